@@ -1,1 +1,1 @@
-"""placeholder."""
+"""The ``starcoder-agents`` command line."""

@@ -1,0 +1,107 @@
+"""Describe and reconcile module interfaces from source, without running anything.
+
+The tester writes tests from the task and the *interface* of the code (names and
+signatures, no bodies), so a bug in a body cannot leak into the tests. The test
+module a small model writes is then reconciled with the solution's names: imports
+pointed at ``solution``, local copies of the code under test removed.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+__all__ = ["interface_of", "public_names", "reconcile_tests"]
+
+MODULE = "solution"
+
+
+def _public_defs(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [n for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")]
+
+
+def public_names(code: str) -> list[str]:
+    """Return the public top-level functions and classes of ``code`` (empty if it fails to parse)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return []
+    return [node.name for node in _public_defs(tree)]
+
+
+def _stub(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:
+    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+    return f"{indent}{prefix} {node.name}({ast.unparse(node.args)}){returns}: ..."
+
+
+def interface_of(code: str) -> str:
+    """Return stubs of the public functions and classes of ``code``, bodies removed."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return ""
+    lines: list[str] = []
+    for node in _public_defs(tree):
+        if isinstance(node, ast.ClassDef):
+            bases = ", ".join(ast.unparse(b) for b in node.bases)
+            lines.append(f"class {node.name}({bases}):" if bases else f"class {node.name}:")
+            methods = [
+                m
+                for m in node.body
+                if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
+                and (not m.name.startswith("_") or m.name == "__init__")
+            ]
+            lines.extend(_stub(m, "    ") for m in methods)
+            if not methods:
+                lines.append("    ...")
+        else:
+            lines.append(_stub(node))
+    return "\n".join(lines)
+
+
+def _points_at_solution(node: ast.ImportFrom, names: set[str]) -> bool:
+    """True for ``from <somewhere> import <solution names>`` that should read ``solution``."""
+    if node.level or not node.module or node.module == MODULE:
+        return False
+    top = node.module.split(".")[0]
+    if top in sys.stdlib_module_names or top == "pytest":
+        return False
+    imported = {alias.name for alias in node.names}
+    return "*" in imported or bool(imported & names)
+
+
+def reconcile_tests(tests: str, code: str) -> str:
+    """Point a test module at ``solution`` and drop its own copies of the code under test.
+
+    Returns ``tests`` unchanged when either side does not parse (validation then
+    reports the syntax error).
+    """
+    names = set(public_names(code))
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return tests
+    if not names:
+        return tests
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        is_def = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if is_def and node.name in names:  # type: ignore[union-attr]
+            continue  # a local copy would be tested instead of the solution
+        if isinstance(node, ast.ImportFrom) and _points_at_solution(node, names):
+            node = ast.ImportFrom(module=MODULE, names=node.names, level=0)
+        body.append(node)
+    imported = {a.name for n in body if isinstance(n, ast.Import) for a in n.names}
+    star = any(
+        isinstance(n, ast.ImportFrom) and n.module == MODULE and any(a.name == "*" for a in n.names)
+        for n in body
+    )
+    header: list[ast.stmt] = []
+    if "pytest" in tests and "pytest" not in imported:
+        header.append(ast.Import(names=[ast.alias(name="pytest")]))
+    if not star:  # names the tests use without importing them still resolve
+        header.append(ast.ImportFrom(module=MODULE, names=[ast.alias(name="*")], level=0))
+    module = ast.Module(body=header + body, type_ignores=[])
+    return ast.unparse(ast.fix_missing_locations(module)) + "\n"

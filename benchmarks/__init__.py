@@ -1,0 +1,1 @@
+"""Benchmarks: speed and quality figures, run by hand, never as timed tests."""

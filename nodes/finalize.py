@@ -1,0 +1,81 @@
+"""finalize: pick the best attempt and persist the run's JSON record.
+
+Best means passing first, then the higher review score, then the later attempt.
+The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
+finalize twice for a thread (a resumed run) rewrites the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from langchain_core.runnables import RunnableConfig
+
+from graph.config import Settings
+from graph.state import AgentState, Attempt
+from nodes.common import node_timing
+
+__all__ = ["best_attempt", "finalize"]
+
+logger = logging.getLogger(__name__)
+
+
+def best_attempt(attempts: list[Attempt]) -> Attempt:
+    """Return the attempt to hand back: passing first, then review score, then latest."""
+    if not attempts:
+        raise ValueError("finalize reached with no attempts recorded")
+    return max(
+        attempts,
+        key=lambda a: (a["validation"]["passed"], a["review"]["score"] if a["review"] else 0.0, a["iteration"]),
+    )
+
+
+def _write_record(folder: str, thread_id: str, record: dict) -> str:
+    path = Path(folder).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    safe_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in thread_id) or "run"
+    target = path / f"{safe_id}.json"
+    with tempfile.NamedTemporaryFile("w", dir=path, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
+        json.dump(record, tmp, indent=2, default=str)
+    os.replace(tmp.name, target)
+    return str(target)
+
+
+def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -> dict:
+    """Choose the best attempt, write the record, and fill the output fields."""
+    started = time.perf_counter()
+    settings = settings.merged(config)
+    attempts = state.get("attempts", [])
+    best = best_attempt(attempts)
+    thread_id = str(((config or {}).get("configurable") or {}).get("thread_id") or "run")
+    output = {
+        "task": state["task"],
+        "passed": best["validation"]["passed"],
+        "code": best["code"],
+        "tests": best["tests"],
+        "validation": best["validation"],
+        "review": best["review"],
+        "best_iteration": best["iteration"],
+        "iterations": len(attempts),
+        "model": state.get("model", ""),
+    }
+    timing = node_timing("finalize", state.get("iteration", 0), started, f"best attempt {best['iteration']}")
+    record = {
+        **output,
+        "thread_id": thread_id,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "attempts": attempts,
+        "node_timings": [*state.get("node_timings", []), timing],
+    }
+    try:
+        result_path: str | None = _write_record(settings.results_dir, thread_id, record)
+    except OSError as exc:  # a full or read-only disk must not lose the answer itself
+        logger.warning("could not write the run record: %s", exc)
+        result_path = None
+    return {**output, "result_path": result_path, "node_timings": [timing]}

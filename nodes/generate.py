@@ -1,0 +1,95 @@
+"""generate: the first attempt — code from the task, then tests from the task alone.
+
+Two model calls. The tester sees the task and the code's *interface* (names and
+signatures) but never its bodies, so a bug in the code cannot be copied into the
+tests that are meant to catch it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from langchain_core.runnables import RunnableConfig
+
+from analysis.interface import interface_of, public_names, reconcile_tests
+from analysis.parsing import extract_code
+from graph.config import Settings
+from graph.state import AgentState, check_task_input
+from nodes.common import ModelProvider, Usage, call_model, node_timing
+
+__all__ = ["NO_CODE", "generate", "write_tests"]
+
+NO_CODE = "the model's reply held no Python code block"
+
+
+def _interface_hint(entry_point: str | None, user_tests: str | None) -> str:
+    hints = []
+    if entry_point:
+        hints.append(f"Name the main function `{entry_point}`.")
+    if user_tests:
+        hints.append(f"The code must also pass these tests:\n```python\n{user_tests.strip()}\n```")
+    return "\n\n".join(hints)
+
+
+def write_tests(
+    model: ModelProvider,
+    *,
+    task: str,
+    code: str,
+    user_tests: str | None,
+    config: RunnableConfig | None,
+    usage: Usage,
+) -> str:
+    """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none."""
+    names = public_names(code)
+    reply = call_model(
+        model,
+        "tester",
+        system="tester_system",
+        user_prompt="tester_user",
+        slots={"task": task, "interface": interface_of(code), "names": ", ".join(names) or "*"},
+        config=config,
+        usage=usage,
+    )
+    tests = extract_code(reply) or ""
+    parts = [reconcile_tests(tests, code)] if tests else []
+    if user_tests:
+        parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
+    return "\n\n".join(parts)
+
+
+def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider, settings: Settings) -> dict:
+    """Write the first attempt's code and its tests."""
+    started = time.perf_counter()
+    settings = settings.merged(config)
+    task_input = check_task_input({k: v for k, v in state.items() if k in ("task", "entry_point", "user_tests", "max_iterations", "min_score")})
+    task = task_input["task"]
+    usage = Usage()
+    reply = call_model(
+        model,
+        "generator",
+        system="generator_system",
+        user_prompt="generator_user",
+        slots={"task": task, "interface_hint": _interface_hint(task_input.get("entry_point"), task_input.get("user_tests"))},
+        config=config,
+        usage=usage,
+    )
+    code = extract_code(reply)
+    tests = ""
+    if code:
+        tests = write_tests(model, task=task, code=code, user_tests=task_input.get("user_tests"), config=config, usage=usage)
+    summary = f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests" if code else NO_CODE
+    return {
+        "task": task,
+        "entry_point": task_input.get("entry_point"),
+        "user_tests": task_input.get("user_tests"),
+        "max_iterations": task_input.get("max_iterations", settings.max_iterations),
+        "min_score": task_input.get("min_score", settings.min_score),
+        "model": ", ".join(sorted(usage.models)) or model.name,
+        "iteration": 0,
+        "code": code or "",
+        "tests": tests,
+        "generation_error": None if code else NO_CODE,
+        "tests_need_rewrite": False,
+        "node_timings": [node_timing("generate", 0, started, summary, usage)],
+    }

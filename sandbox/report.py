@@ -1,0 +1,36 @@
+"""Typed reports of running untrusted tests: what validate hands to review and refine."""
+
+from __future__ import annotations
+
+from typing_extensions import TypedDict
+
+
+class TestFailure(TypedDict):
+    """One failing or erroring test, with a trimmed traceback."""
+
+    test: str
+    message: str
+    traceback: str
+
+
+class ValidationReport(TypedDict):
+    """The outcome of running an attempt's tests in isolation.
+
+    Counts come from the report file the test runner wrote, never from its exit code.
+    ``passed`` is true only when at least one test ran and none failed or errored.
+    ``error`` says why the run did not pass (None when it passed).
+    """
+
+    passed: bool
+    passed_count: int
+    failed_count: int
+    errored_count: int
+    skipped_count: int
+    timed_out: bool
+    coverage: float | None  # percent of the solution module's lines run by the tests
+    duration_s: float
+    error: str | None
+    failures: list[TestFailure]
+    isolation: str  # the sandbox tier that ran it: "bubblewrap", "unshare", "rlimits", or "none"
+    stdout_tail: str
+    stderr_tail: str

@@ -1,0 +1,1 @@
+"""HTTP-side pieces the server wires together."""

@@ -1,0 +1,96 @@
+"""A scripted stand-in for the model layer, for tests of the graph's logic only.
+
+``FakeScriptedModels`` answers each role from its own list of replies, in order, and
+records the prompts it was sent, so a test can check what a node asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+
+class FakeScriptedChatModel(BaseChatModel):
+    """Replies with the next scripted text; raises when the script runs out."""
+
+    role: str
+    replies: list[str]
+    received: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-scripted"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.received.append(list(messages))
+        if not self.replies:
+            raise AssertionError(f"the fake {self.role} model was called more often than scripted")
+        text = self.replies.pop(0)
+        words = len(text.split())
+        message = AIMessage(
+            content=text,
+            usage_metadata={"input_tokens": 10, "output_tokens": words, "total_tokens": 10 + words},
+            response_metadata={"model_name": "fake-scripted"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class FakeScriptedModels:
+    """A :class:`nodes.common.ModelProvider` whose roles answer from scripts."""
+
+    name = "fake-scripted"
+
+    def __init__(self, **scripts: Iterable[str]) -> None:
+        self.models = {
+            role: FakeScriptedChatModel(role=role, replies=list(scripts.get(role, [])), received=[])
+            for role in ("generator", "tester", "reviewer", "refiner")
+        }
+
+    def for_role(self, role: str) -> FakeScriptedChatModel:
+        return self.models[role]
+
+    def calls(self, role: str) -> int:
+        return len(self.models[role].received)
+
+
+def fenced(code: str) -> str:
+    """Wrap code the way a chat model replies."""
+    return f"Here is the code:\n```python\n{code.strip()}\n```\n"
+
+
+GOOD_CODE = '''
+def add(a, b):
+    """Return the sum of a and b."""
+    return a + b
+'''
+
+BAD_CODE = '''
+def add(a, b):
+    """Return the sum of a and b."""
+    return a - b
+'''
+
+ADD_TESTS = """
+from solution import add
+
+
+def test_small():
+    assert add(2, 3) == 5
+
+
+def test_negative():
+    assert add(-1, 1) == 0
+"""
+
+GOOD_REVIEW = '{"score": 9, "summary": "Correct and clear.", "recommendations": ["Add type hints."]}'

@@ -1,0 +1,144 @@
+"""Parsing model replies, reconciling tests and scoring: deterministic, no model."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from analysis.complexity import measure_complexity
+from analysis.interface import interface_of, public_names, reconcile_tests
+from analysis.parsing import extract_code, parse_review
+from analysis.scoring import combined_score
+from graph.state import InvalidTaskError, check_task_input
+
+
+class TestExtractCode:
+    def test_fenced_python_block(self):
+        assert extract_code("Sure!\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
+
+    def test_fence_without_language(self):
+        assert extract_code("```\nx = 1\n```") == "x = 1\n"
+
+    def test_prefers_a_block_that_parses(self):
+        text = "```python\ndef f(:\n```\n\n```python\ndef g():\n    return 2\n```"
+        assert extract_code(text).startswith("def g")
+
+    def test_unclosed_block_cut_off_by_the_budget(self):
+        assert extract_code("```python\ndef f():\n    return 1\n") == "def f():\n    return 1\n"
+
+    def test_bare_code_without_fences(self):
+        assert extract_code("def f():\n    return 1") == "def f():\n    return 1\n"
+
+    @pytest.mark.parametrize("text", ["", "I cannot do that.", "```bash\nls -la\n```", "x = "])
+    def test_no_usable_code(self, text):
+        assert extract_code(text) is None
+
+
+class TestParseReview:
+    def test_json_object(self):
+        verdict = parse_review('{"score": 8, "summary": "ok", "recommendations": ["a", "b"]}')
+        assert verdict.score == 8 and verdict.recommendations == ["a", "b"]
+
+    def test_json_in_prose_with_trailing_comma(self):
+        verdict = parse_review('My review:\n{"score": 6, "recommendations": ["x",],}\nThanks')
+        assert verdict.score == 6 and verdict.recommendations == ["x"]
+
+    def test_score_is_clamped(self):
+        assert parse_review('{"score": 42}').score == 10
+
+    def test_prose_score_and_bullets(self):
+        verdict = parse_review("Score: 7/10\n- use a set\n- rename x")
+        assert verdict.score == 7 and verdict.recommendations == ["use a set", "rename x"]
+
+    @pytest.mark.parametrize("text", ["", "great code", '{"score": "high"}', "{not json"])
+    def test_unreadable_score_is_none(self, text):
+        assert parse_review(text).score is None
+
+
+CODE = '''
+import math
+
+def _helper(x):
+    return x
+
+def area(r: float) -> float:
+    """Area of a circle."""
+    return math.pi * r * r
+
+class Stack:
+    def __init__(self):
+        self.items = []
+    def push(self, item):
+        self.items.append(item)
+    def _secret(self):
+        pass
+'''
+
+
+def test_interface_hides_bodies():
+    interface = interface_of(CODE)
+    assert "def area(r: float) -> float: ..." in interface
+    assert "class Stack:" in interface and "    def push(self, item): ..." in interface
+    assert "_helper" not in interface and "_secret" not in interface and "math.pi" not in interface
+    assert public_names(CODE) == ["area", "Stack"]
+
+
+def test_reconcile_points_imports_at_solution_and_drops_copies():
+    tests = (
+        "from my_module import area\nimport math\n\n"
+        "def area(r):\n    return 0\n\n"
+        "def test_area():\n    assert area(1) == pytest.approx(math.pi)\n"
+    )
+    fixed = reconcile_tests(tests, CODE)
+    tree = ast.parse(fixed)
+    imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
+    assert {n.module for n in imports} == {"solution"}
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["test_area"]
+    assert "import pytest" in fixed
+    assert reconcile_tests(fixed, CODE) == fixed  # idempotent
+
+
+def test_reconcile_keeps_stdlib_imports():
+    fixed = reconcile_tests("from collections import deque\n\ndef test_x():\n    assert deque()\n", CODE)
+    assert "from collections import deque" in fixed
+
+
+def test_complexity():
+    report = measure_complexity("def f(x):\n    if x:\n        return 1\n    return 2\n")
+    assert report["max_complexity"] == 2 and report["blocks"][0]["rank"] == "A"
+    assert measure_complexity("def f(:")["error"]
+
+
+def test_combined_score_weights_and_missing_model_score():
+    assert combined_score(model_score=10, pep8_findings=0, max_complexity=1, coverage=100) == 10
+    assert combined_score(model_score=0, pep8_findings=0, max_complexity=1, coverage=100) == 5
+    assert combined_score(model_score=None, pep8_findings=5, max_complexity=1, coverage=100) == pytest.approx(
+        (0.2 * 5 + 0.15 * 10 + 0.15 * 10) / 0.5, abs=0.01
+    )
+
+
+class TestCheckTaskInput:
+    def test_clean_input(self):
+        assert check_task_input({"task": "  reverse a string ", "max_iterations": 2}) == {
+            "task": "reverse a string",
+            "max_iterations": 2,
+        }
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ("just a string", "object"),
+            ({}, "non-empty"),
+            ({"task": "   "}, "non-empty"),
+            ({"task": "x" * 20_001}, "limit"),
+            ({"task": "x", "entry_point": "not valid"}, "identifier"),
+            ({"task": "x", "max_iterations": -1}, "0 to 10"),
+            ({"task": "x", "max_iterations": True}, "0 to 10"),
+            ({"task": "x", "min_score": 11}, "0 to 10"),
+            ({"task": "x", "colour": "red"}, "unknown input field"),
+        ],
+    )
+    def test_bad_input_says_what_is_wrong(self, data, message):
+        with pytest.raises(InvalidTaskError, match=message):
+            check_task_input(data)

@@ -1,0 +1,183 @@
+"""The graph's logic, with scripted fake models and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from graph import Settings, build_graph, route_after_review
+from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced
+
+
+def _settings(tmp_path, **overrides) -> Settings:
+    return Settings(results_dir=str(tmp_path / "runs"), test_timeout_s=60.0, **overrides)
+
+
+def _config(thread_id: str | None = None) -> dict:
+    return {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}
+
+
+def _state(passed: bool, score: float, iteration: int, budget: int = 3) -> dict:
+    return {
+        "task": "t",
+        "validation": {"passed": passed},
+        "review": {"score": score},
+        "iteration": iteration,
+        "max_iterations": budget,
+        "min_score": 7.0,
+    }
+
+
+class TestRouteAfterReview:
+    def test_passing_and_good_review_finishes(self):
+        assert route_after_review(_state(True, 8.0, 0)) == "finalize"
+
+    def test_passing_with_weak_review_refines_while_budget_lasts(self):
+        assert route_after_review(_state(True, 5.0, 0)) == "refine"
+
+    def test_failing_refines_while_budget_lasts(self):
+        assert route_after_review(_state(False, 9.0, 2)) == "refine"
+
+    def test_budget_spent_finishes(self):
+        assert route_after_review(_state(False, 1.0, 3)) == "finalize"
+
+    def test_zero_budget_finishes_after_first_attempt(self):
+        assert route_after_review(_state(False, 1.0, 0, budget=0)) == "finalize"
+
+
+def test_fails_first_then_passes_after_refine(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        refiner=[fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b) that returns the sum."}, _config("fix-me"))
+
+    assert result["passed"] is True
+    assert result["iterations"] == 2
+    assert result["best_iteration"] == 1
+    assert "a + b" in result["code"]
+    first, second = result["attempts"]
+    assert not first["validation"]["passed"] and first["validation"]["failed_count"] == 2
+    assert first["review"]["model_review"].startswith("skipped")  # failing code: no model review
+    assert second["validation"]["passed_count"] == 2
+    assert result["review"]["model_score"] == 9
+    # The refiner was shown the real failure, not a paraphrase.
+    refine_prompt = models.for_role("refiner").received[0][1].content
+    assert "test_small" in refine_prompt and "assert" in refine_prompt
+    # The tester never saw the code's body, only its interface.
+    tester_prompt = models.for_role("tester").received[0][1].content
+    assert "def add(a, b): ..." in tester_prompt and "a - b" not in tester_prompt
+    record = json.loads((tmp_path / "runs" / "fix-me.json").read_text())
+    assert record["passed"] is True and len(record["attempts"]) == 2
+    assert [t["node"] for t in result["node_timings"]] == [
+        "generate", "validate", "review", "refine", "validate", "review", "finalize",
+    ]  # fmt: skip
+
+
+def test_never_passing_stops_at_budget_with_best_attempt(tmp_path):
+    almost = BAD_CODE.replace("a - b", "a + b if a > 0 else a - b")  # passes one test of two
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        refiner=[fenced(almost), fenced(BAD_CODE)],
+    )
+    app = build_graph(models, settings=_settings(tmp_path, max_iterations=2), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is False
+    assert result["iterations"] == 3  # the first attempt and two refinements
+    assert models.calls("refiner") == 2
+    assert models.calls("reviewer") == 0
+    assert [a["validation"]["passed_count"] for a in result["attempts"]] == [0, 1, 0]
+
+
+def test_budget_from_the_input_overrides_settings(tmp_path):
+    models = FakeScriptedModels(generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)])
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b).", "max_iterations": 0}, _config())
+    assert result["iterations"] == 1 and models.calls("refiner") == 0
+
+
+def test_reply_without_code_is_a_failed_attempt_with_a_reason(tmp_path):
+    models = FakeScriptedModels(
+        generator=["I am sorry, I cannot help with that."],
+        refiner=[fenced(GOOD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        reviewer=["Looks fine to me! Score: eight"],  # malformed: no JSON, no number
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    first = result["attempts"][0]
+    assert first["generation_error"] and "no Python code" in first["generation_error"]
+    assert first["validation"]["error"] == first["generation_error"]
+    assert result["passed"] is True
+    # The tests were written once the refiner produced code to describe.
+    assert models.calls("tester") == 1
+    assert result["review"]["model_score"] is None
+    assert result["review"]["model_review"].startswith("unreadable")
+
+
+def test_unrunnable_tests_are_written_again(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)],
+        tester=["```python\ndef test_broken(:\n    pass\n```", fenced(ADD_TESTS)],
+        refiner=[fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+    assert "syntax error in the tests" in result["attempts"][0]["validation"]["error"]
+    assert models.calls("tester") == 2
+    assert result["passed"] is True
+
+
+def test_user_tests_are_run_too(tmp_path):
+    user_tests = "from solution import add\n\ndef test_user_large():\n    assert add(10**6, 1) == 1000001\n"
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b).", "user_tests": user_tests}, _config())
+    assert result["validation"]["passed_count"] == 3
+    assert "test_user_large" in result["tests"]
+    assert "must also pass these tests" in models.for_role("generator").received[0][1].content
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
+    """A run that dies in refine resumes there from the file, in a fresh graph and connection."""
+    db = tmp_path / "checkpoints.sqlite"
+    config = _config("resumable")
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], refiner=[]  # refine will crash
+    )
+    with sqlite3.connect(db, check_same_thread=False) as conn:
+        app = build_graph(models, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
+        with pytest.raises(AssertionError, match="more often than scripted"):
+            app.invoke({"task": "Write add(a, b)."}, config)
+        saved = app.get_state(config)
+        assert saved.next == ("refine",)
+        assert len(saved.values["attempts"]) == 1
+
+    # A new process: new models, new connection, same file and thread.
+    fresh = FakeScriptedModels(refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW])
+    with sqlite3.connect(db, check_same_thread=False) as conn:
+        app = build_graph(fresh, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
+        result = app.invoke(None, config)
+        history = list(app.get_state_history(config))
+    assert result["passed"] is True and result["iterations"] == 2
+    assert fresh.calls("generator") == 0 and fresh.calls("tester") == 0  # not redone
+    assert fresh.calls("refiner") == 1
+    assert len(history) >= 8
