@@ -1,0 +1,186 @@
+"""The HTTP server: FastAPI + LangServe routes and their wiring, and nothing that holds logic.
+
+Routes (each LangServe path has ``invoke``, ``batch``, ``stream``, ``stream_log``,
+``stream_events``, ``input_schema``, ``output_schema``, ``config_schema`` and
+``playground/``):
+
+- ``/agent`` — the whole graph; ``config.configurable.thread_id`` picks the thread.
+- ``/agents/{generate,refine,validate,review,pep8,coverage,complexity}`` — single agents.
+- ``/threads/{id}/state``, ``/threads/{id}/history``, ``POST /threads/{id}/resume``,
+  ``POST /threads/{id}/replay`` — a thread's checkpoints.
+- ``GET /health``, ``GET /stats``, ``GET /graph?format=mermaid|ascii|png``.
+
+The logic lives in :mod:`service`: the served agent and its thread handling, the
+single agents, the limits and API key, the counters, the checkpointer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Literal
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langserve import add_routes
+from starlette.concurrency import run_in_threadpool
+
+from graph import InvalidTaskError, Settings, build_graph
+from nodes.common import ModelProvider
+from service.agent import ThreadedAgent, agent_config_modifier, model_check_modifier
+from service.agents import AGENT_NAMES, agent_runnables
+from service.checkpointers import checkpointer_kind, open_async_checkpointer, require_async
+from service.info import GraphPictureError, Health, draw_graph, model_info, package_version, sandbox_tier
+from service.limits import ServiceLimits, api_key_from_env
+from service.middleware import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    ErrorResponseMiddleware,
+    RunLimitMiddleware,
+    RunSlots,
+    ThreadIdHeaderMiddleware,
+)
+from service.stats import RunStats, StatsSnapshot
+from service.threads import thread_routes
+
+__all__ = ["create_app", "serve"]
+
+logger = logging.getLogger(__name__)
+
+# Open connections uvicorn accepts before it answers 503 (each one costs memory).
+MAX_CONNECTIONS = 64
+
+
+def create_app(
+    model: ModelProvider,
+    *,
+    checkpointer: str | BaseCheckpointSaver | None = None,
+    settings: Settings | None = None,
+    api_key: str | None = None,
+    limits: ServiceLimits | None = None,
+) -> FastAPI:
+    """Build the app around an already loaded ``model``.
+
+    ``checkpointer``: an async checkpointer, or what to open at start-up (``None`` for
+    the default SQLite file, ``"memory"``, a SQLite path, a ``postgres://`` URL).
+    ``api_key`` (default ``$STARCODER_API_KEY``): when set, every route demands it.
+    """
+    settings = settings or Settings()
+    limits = limits or ServiceLimits()
+    api_key = api_key if api_key is not None else api_key_from_env()
+    stats = RunStats()
+    slots = RunSlots()
+    graph = build_graph(model, settings=settings)  # the checkpointer is attached at start-up
+    agent = ThreadedAgent.wrap(graph, callbacks=[stats], max_concurrency=limits.max_running)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if isinstance(checkpointer, BaseCheckpointSaver):
+                saver = require_async(checkpointer)
+            else:
+                saver = await stack.enter_async_context(open_async_checkpointer(checkpointer))
+            graph.checkpointer = saver
+            app.state.checkpointer_kind = checkpointer_kind(saver)
+            # Detected once: the tier does not change while the server runs.
+            app.state.sandbox_tier = await run_in_threadpool(sandbox_tier)
+            logger.info("serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind)
+            yield
+
+    app = FastAPI(
+        title="starcoder-agents",
+        version=package_version(),
+        description="Turns a programming task in plain words into tested, reviewed Python code.",
+        lifespan=lifespan,
+    )
+
+    add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name))
+    for name, runnable in agent_runnables(model, settings, stats=stats).items():
+        modifier = model_check_modifier(model.name, runnable.InputType)
+        add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
+    app.include_router(thread_routes(graph, agent))
+
+    @app.get("/health", tags=["server"])
+    async def health(request: Request) -> Health:
+        """Whether the server is up, which model and sandbox tier it runs, and its load."""
+        return Health(
+            status="ok",
+            version=package_version(),
+            model=model_info(model),
+            sandbox=request.app.state.sandbox_tier,
+            checkpointer=getattr(request.app.state, "checkpointer_kind", "not open"),
+            runs_running=slots.running,
+            runs_queued=slots.queued,
+        )
+
+    @app.get("/stats", tags=["server"])
+    async def run_stats() -> StatsSnapshot:
+        """Runs, pass rate, mean iterations, per-node latency and tokens of finished runs."""
+        return stats.snapshot()
+
+    @app.get("/graph", tags=["server"], response_model=None)
+    async def graph_picture(
+        format: Literal["mermaid", "ascii", "png"] = Query("mermaid", description="Picture format."),
+    ) -> Response:
+        """The graph as Mermaid text, ASCII art, or a PNG image; drawn offline."""
+        try:
+            picture = await run_in_threadpool(draw_graph, graph, format)
+        except GraphPictureError as exc:
+            raise HTTPException(501, str(exc)) from exc
+        if isinstance(picture, bytes):
+            return Response(picture, media_type="image/png")
+        return PlainTextResponse(picture)
+
+    @app.get("/", tags=["server"])
+    async def index() -> dict[str, object]:
+        """Where things are."""
+        return {
+            "playground": "/agent/playground/",
+            "agent": "/agent/invoke",
+            "agents": [f"/agents/{name}/playground/" for name in AGENT_NAMES],
+            "threads": "/threads/{thread_id}/state",
+            "docs": "/docs",
+        }
+
+    @app.exception_handler(InvalidTaskError)
+    async def invalid_task(request: Request, exc: InvalidTaskError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    # The last added is the outermost: the key is checked before a body is read.
+    app.add_middleware(ErrorResponseMiddleware)
+    app.add_middleware(ThreadIdHeaderMiddleware)
+    app.add_middleware(
+        RunLimitMiddleware,
+        max_running=limits.max_running,
+        max_queued=limits.max_queued,
+        queue_timeout_s=limits.queue_timeout_s,
+        slots=slots,
+    )
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=limits.max_body_bytes, max_batch_size=limits.max_batch_size
+    )
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    model: str | None = None,
+    checkpointer: str | None = None,
+) -> None:
+    """Load ``model`` once, open the checkpointer, and serve until interrupted."""
+    from llms import ModelLoadError, load_model
+
+    try:
+        loaded = load_model(model)
+    except ModelLoadError as exc:
+        logger.error("cannot load the model: %s", exc)
+        raise SystemExit(f"starcoder-agents: error: {exc}") from exc
+    logger.info("loaded model %s (%s)", loaded.name, getattr(loaded, "engine", "?"))
+    app = create_app(loaded, checkpointer=checkpointer)
+    uvicorn.run(app, host=host, port=port, limit_concurrency=MAX_CONNECTIONS, log_level="info")

@@ -34,6 +34,7 @@ class Pep8Report(TypedDict):
     findings: list[Pep8Finding]
     count: int
     error: str | None
+    duration_s: float  # time spent in the sandbox
 
 
 def _ruff_argv(filename: str) -> list[str]:
@@ -49,11 +50,11 @@ def check_pep8(code: str, *, limits: SandboxLimits | None = None) -> Pep8Report:
     result = run_command(_ruff_argv("solution.py"), {"solution.py": code}, limits=limits)
     if result.timed_out or result.returncode != 0:
         reason = "timed out" if result.timed_out else result.stderr.strip()[-300:]
-        return Pep8Report(findings=[], count=0, error=f"ruff failed: {reason}")
+        return Pep8Report(findings=[], count=0, error=f"ruff failed: {reason}", duration_s=result.duration_s)
     try:
         raw = json.loads(result.stdout or "[]")
     except json.JSONDecodeError as exc:
-        return Pep8Report(findings=[], count=0, error=f"ruff output unreadable: {exc}")
+        return Pep8Report(findings=[], count=0, error=f"ruff output unreadable: {exc}", duration_s=result.duration_s)
     findings = [
         Pep8Finding(
             code=str(item.get("code") or "E999"),
@@ -62,4 +63,4 @@ def check_pep8(code: str, *, limits: SandboxLimits | None = None) -> Pep8Report:
         )
         for item in raw
     ]
-    return Pep8Report(findings=findings, count=len(findings), error=None)
+    return Pep8Report(findings=findings, count=len(findings), error=None, duration_s=result.duration_s)

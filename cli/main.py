@@ -242,6 +242,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks import humaneval
+    from llms import ModelLoadError
+
+    try:
+        return humaneval.main(args)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from server import serve
 
@@ -300,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--check", metavar="NAME", help="load NAME, generate, and report speed")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=cmd_models)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="benchmark", required=True, parser_class=_Parser)
+    from benchmarks.humaneval import build_parser as humaneval_parser
+
+    humaneval_parser(bench_sub.add_parser("humaneval", help="HumanEval pass@1, single-shot vs the loop"))
+    bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="serve the graph and the agents over HTTP")
     serve.add_argument("--host", default="127.0.0.1")

@@ -28,12 +28,13 @@ class ModelProvider(Protocol):
 
 @dataclass
 class Usage:
-    """What a node's model calls cost, accumulated across calls."""
+    """What a node's model calls (and sandbox runs) cost, accumulated across calls."""
 
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     model_seconds: float = 0.0
+    sandbox_seconds: float = 0.0
     models: set[str] = field(default_factory=set)
 
 
@@ -84,6 +85,6 @@ def node_timing(
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "model_seconds": round(usage.model_seconds, 3),
-        "sandbox_seconds": round(sandbox_seconds, 3),
+        "sandbox_seconds": round(sandbox_seconds + usage.sandbox_seconds, 3),
         "summary": summary,
     }

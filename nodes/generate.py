@@ -14,10 +14,10 @@ from langchain_core.runnables import RunnableConfig
 from analysis.interface import interface_of, public_names, reconcile_tests
 from analysis.parsing import extract_code
 from graph.config import Settings
-from graph.state import AgentState, check_task_input
+from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import ModelProvider, Usage, call_model, node_timing
 
-__all__ = ["NO_CODE", "generate", "write_tests"]
+__all__ = ["NO_CODE", "generate", "write_code", "write_tests"]
 
 NO_CODE = "the model's reply held no Python code block"
 
@@ -29,6 +29,28 @@ def _interface_hint(entry_point: str | None, user_tests: str | None) -> str:
     if user_tests:
         hints.append(f"The code must also pass these tests:\n```python\n{user_tests.strip()}\n```")
     return "\n\n".join(hints)
+
+
+def write_code(
+    model: ModelProvider,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    config: RunnableConfig | None,
+    usage: Usage,
+) -> str | None:
+    """Ask the generator for code; returns ``None`` when the reply holds none."""
+    reply = call_model(
+        model,
+        "generator",
+        system="generator_system",
+        user_prompt="generator_user",
+        slots={"task": task, "interface_hint": _interface_hint(entry_point, user_tests)},
+        config=config,
+        usage=usage,
+    )
+    return extract_code(reply)
 
 
 def write_tests(
@@ -62,19 +84,17 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
     """Write the first attempt's code and its tests."""
     started = time.perf_counter()
     settings = settings.merged(config)
-    task_input = check_task_input({k: v for k, v in state.items() if k in ("task", "entry_point", "user_tests", "max_iterations", "min_score")})
+    task_input = check_task_input({k: v for k, v in state.items() if k in TaskInput.__annotations__})
     task = task_input["task"]
     usage = Usage()
-    reply = call_model(
+    code = write_code(
         model,
-        "generator",
-        system="generator_system",
-        user_prompt="generator_user",
-        slots={"task": task, "interface_hint": _interface_hint(task_input.get("entry_point"), task_input.get("user_tests"))},
+        task=task,
+        entry_point=task_input.get("entry_point"),
+        user_tests=task_input.get("user_tests"),
         config=config,
         usage=usage,
     )
-    code = extract_code(reply)
     tests = ""
     if code:
         tests = write_tests(model, task=task, code=code, user_tests=task_input.get("user_tests"), config=config, usage=usage)

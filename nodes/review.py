@@ -59,6 +59,7 @@ def review_code(
     if not code.strip():
         return _empty_review("there is no code")
     pep8 = check_pep8(code)
+    usage.sandbox_seconds += pep8["duration_s"]
     complexity = measure_complexity(code)
     first = [f"line {f['line']}: {f['code']} {f['message']}" for f in pep8["findings"][:3]]
     model_score, summary, recommendations = None, "", []

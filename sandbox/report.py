@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing_extensions import TypedDict
 
 
@@ -34,3 +36,21 @@ class ValidationReport(TypedDict):
     isolation: str  # the sandbox tier that ran it: "bubblewrap", "unshare", "rlimits", or "none"
     stdout_tail: str
     stderr_tail: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one command (a linter, say) run on untrusted files in the sandbox.
+
+    ``returncode`` is negative (minus the signal) when the command was killed.
+    ``stdout`` and ``stderr`` hold at most the configured cap of bytes each, decoded
+    as UTF-8 with replacement; ``truncated`` says whether anything was cut.
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration_s: float
+    isolation: str
+    truncated: bool = False

@@ -1,1 +1,13 @@
-"""HTTP-side pieces the server wires together."""
+"""HTTP-side logic the server wires together.
+
+- :mod:`service.agent` — the whole graph as a served runnable with threads and a
+  checked input schema.
+- :mod:`service.agents` — the single agents (generate, refine, validate, review,
+  pep8, coverage, complexity) as typed runnables.
+- :mod:`service.threads` — routes over a thread's checkpoints: state, history,
+  resume, replay.
+- :mod:`service.middleware` and :mod:`service.limits` — API key, body and batch
+  limits, bounded concurrent runs.
+- :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health
+  and graph pictures; :mod:`service.checkpointers` — SQLite or PostgreSQL, async.
+"""

@@ -1,0 +1,70 @@
+"""pytest plugin loaded into every sandboxed run, and the only one besides pytest's own.
+
+It closes the plain routes by which generated tests could change how pytest reports
+them: a ``pytest_plugins`` list in the test module, and plugins registered once
+collection has begun (from a test, a fixture, or the code under test). Conftest files
+are already off (``--noconftest``), and hook functions defined in a test module are
+never registered by pytest. When the session ends, the plugin writes a small JSON
+file saying so; the harness trusts a report only if that file exists and lists no
+tampering.
+
+Code that runs inside the pytest process can always forge its own results with
+enough effort; this plugin is a guard against the usual tricks, and the sandbox, not
+this plugin, is what keeps the host safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SENTINEL_ENV = "STARCODER_SANDBOX_SENTINEL"
+
+_tampering: list[str] = []
+_collecting = False
+
+
+def _refuse_test_plugins(config: pytest.Config) -> None:
+    manager = config.pluginmanager
+    consider_module = manager.consider_module
+
+    def guarded(mod: ModuleType) -> None:
+        if getattr(mod, "pytest_plugins", None):
+            _tampering.append(f"{mod.__name__} sets pytest_plugins")
+            raise pytest.UsageError("pytest_plugins is not allowed in sandboxed tests")
+        consider_module(mod)
+
+    manager.consider_module = guarded  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``pytest_plugins`` lists in test modules."""
+    _refuse_test_plugins(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Mark the start of collection: no plugin may be registered from here on."""
+    global _collecting
+    _collecting = True
+
+
+def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: Any) -> None:
+    """Record any plugin registered once the tests' own code can run."""
+    if _collecting:
+        _tampering.append(f"plugin registered during the run: {plugin_name or plugin!r}"[:200])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the sentinel file that says the session ended normally."""
+    path = os.environ.get(SENTINEL_ENV)
+    if not path:
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"exitstatus": int(exitstatus), "tampering": _tampering[:10]}, handle)

@@ -1,0 +1,124 @@
+"""What the server says about itself: health, version, and pictures of the graph (offline)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from typing import Any, Literal
+
+from langgraph.graph.state import CompiledStateGraph
+from typing_extensions import TypedDict
+
+from nodes.common import ModelProvider
+
+__all__ = [
+    "GraphPictureError",
+    "Health",
+    "ModelInfo",
+    "SandboxInfo",
+    "draw_graph",
+    "model_info",
+    "package_version",
+    "sandbox_tier",
+]
+
+logger = logging.getLogger(__name__)
+
+PictureFormat = Literal["mermaid", "ascii", "png"]
+
+
+class ModelInfo(TypedDict):
+    """The model the server loaded at start."""
+
+    loaded: bool
+    name: str
+    engine: str
+    details: dict[str, Any]
+
+
+class SandboxInfo(TypedDict):
+    """The isolation tier untrusted tests run under here, as :func:`sandbox.detect_tier` finds it."""
+
+    tier: str
+    full_isolation: bool
+    process_limit: str
+    reason: str
+
+
+class Health(TypedDict):
+    """What ``GET /health`` returns."""
+
+    status: str
+    version: str
+    model: ModelInfo
+    sandbox: SandboxInfo
+    checkpointer: str
+    runs_running: int
+    runs_queued: int
+
+
+class GraphPictureError(RuntimeError):
+    """The picture cannot be drawn here (a missing optional package); the message says which."""
+
+
+def package_version() -> str:
+    """The installed version of this project."""
+    try:
+        return metadata.version("starcoder-agents")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def model_info(model: ModelProvider) -> ModelInfo:
+    """Describe ``model`` with whatever it offers (``engine``, ``describe()``)."""
+    details: dict[str, Any] = {}
+    describe = getattr(model, "describe", None)
+    if callable(describe):
+        try:
+            described = describe()
+            details = dict(described) if isinstance(described, dict) else {"description": str(described)}
+        except Exception as exc:  # a description must not take /health down
+            logger.warning("model.describe() failed: %s", exc)
+            details = {"error": str(exc)}
+    return ModelInfo(
+        loaded=True,
+        name=str(model.name),
+        engine=str(getattr(model, "engine", "unknown")),
+        details=details,
+    )
+
+
+def sandbox_tier() -> SandboxInfo:
+    """The isolation tier the sandbox runs untrusted tests under, as it detects it."""
+    try:
+        from sandbox import detect_tier
+
+        info = detect_tier()
+    except Exception as exc:  # report, don't crash: /health is how one finds out
+        logger.warning("sandbox tier detection failed: %s", exc)
+        return SandboxInfo(tier="unknown", full_isolation=False, process_limit="unknown", reason=str(exc))
+    return SandboxInfo(
+        tier=str(getattr(info, "name", info)),
+        full_isolation=bool(getattr(info, "full", False)),
+        process_limit=str(getattr(info, "process_limit", "unknown")),
+        reason=str(getattr(info, "reason", "")),
+    )
+
+
+def draw_graph(graph: CompiledStateGraph, fmt: PictureFormat) -> str | bytes:
+    """Draw the graph as Mermaid or ASCII text, or PNG bytes (needs pygraphviz)."""
+    drawable = graph.get_graph()
+    if fmt == "mermaid":
+        return drawable.draw_mermaid()
+    if fmt == "ascii":
+        try:
+            return drawable.draw_ascii()
+        except ImportError as exc:
+            raise GraphPictureError(f"ASCII pictures need grandalf: {exc}") from exc
+    try:
+        png = drawable.draw_png()
+    except ImportError as exc:
+        raise GraphPictureError(f"PNG pictures need pygraphviz (and Graphviz): {exc}") from exc
+    if not isinstance(png, bytes):
+        raise GraphPictureError("the PNG renderer returned no image")
+    return png

@@ -1,0 +1,79 @@
+"""The packaged default model, for real: both engines, early stopping, usage, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from llms import DEFAULT_MODEL, check_model, load_model
+
+pytestmark = pytest.mark.slow
+
+CODE_TASK = [
+    SystemMessage("You are a Python programmer. Reply with exactly one fenced python code block."),
+    HumanMessage("Write is_palindrome(s) that ignores case."),
+]
+REVIEW_TASK = [
+    SystemMessage(
+        'Review the code. Reply with one JSON object: {"score": 0-10, "recommendations": [...]}.'
+    ),
+    HumanMessage("def add(a, b):\n    return a+b"),
+]
+
+
+def _check_code_reply(reply: AIMessage, budget: int) -> None:
+    text = str(reply.content)
+    assert text.count("```") == 2 and text.rstrip().endswith("```"), text
+    assert "def is_palindrome" in text
+    meta = reply.response_metadata
+    assert meta["model_name"] == DEFAULT_MODEL
+    assert meta["finish_reason"] == "stop_rule"
+    assert meta["generation_seconds"] > 0
+    usage = reply.usage_metadata
+    assert usage is not None and usage["input_tokens"] > 20
+    # Early stop for real: generation ended at the closing fence, far short of the budget.
+    assert 20 < usage["output_tokens"] < budget
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
+def test_default_model_writes_a_fenced_block_and_stops(engine: str) -> None:
+    loaded = load_model(DEFAULT_MODEL, engine=engine, device="cpu")
+    assert loaded.name == DEFAULT_MODEL and loaded.engine == engine
+    reply = loaded.for_role("generator").invoke(CODE_TASK)
+    _check_code_reply(reply, budget=512)
+    review = loaded.for_role("reviewer").invoke(REVIEW_TASK)
+    text = str(review.content)
+    assert text.rstrip().endswith("}") and review.response_metadata["finish_reason"] == "stop_rule"
+
+
+def test_default_engine_on_cpu_is_llama_cpp_and_fast_to_load() -> None:
+    loaded = load_model()
+    assert loaded is load_model(None)
+    assert loaded.engine == "llama.cpp"
+    assert loaded.load_s < 5
+
+
+def test_default_model_streams_tokens_as_events() -> None:
+    model = load_model(DEFAULT_MODEL, engine="llama.cpp", device="cpu").for_role("generator")
+
+    async def collect() -> tuple[list[str], AIMessage]:
+        events = [e async for e in model.astream_events(CODE_TASK, version="v2")]
+        streamed = [
+            e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream"
+        ]
+        end = next(e for e in events if e["event"] == "on_chat_model_end")
+        return streamed, end["data"]["output"]
+
+    streamed, final = asyncio.run(collect())
+    assert len(streamed) > 10
+    assert "".join(streamed) == final.content
+    assert (
+        final.usage_metadata is not None and final.response_metadata["model_name"] == DEFAULT_MODEL
+    )
+
+
+def test_check_model_reports_speed() -> None:
+    info = check_model(DEFAULT_MODEL)
+    assert info["engine"] == "llama.cpp" and info["tokens_per_s"] > 0 and info["output_tokens"] > 0

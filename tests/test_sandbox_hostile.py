@@ -1,0 +1,475 @@
+"""Fixed hostile code against the sandbox: every case must fail, quickly, and leave no trace.
+
+Each case is a solution module and a test module written to misbehave: read secrets,
+write outside its folder, reach the network, exhaust processes, memory, CPU, time,
+output or files, end the process early, crash, or fake a pass through pytest itself.
+For every case the run must come back ``passed=False`` with a reason, within a bounded
+time; afterwards no process of it may be left, the listener must have seen nothing,
+the host's files must be unchanged, and a normal run must still pass.
+
+The cases that probe the file system and the network need full isolation and are
+skipped on hosts where only a weaker tier works (the reason says which).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import string
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sandbox import SandboxLimits, detect_tier, run_tests
+from sandbox.cgroup import pids_cgroup_root
+
+REPO = Path(__file__).resolve().parent.parent
+LIMITS = SandboxLimits(
+    wall_timeout_s=3, cpu_s=5, memory_mb=512, file_size_mb=8, max_processes=32,
+    tmpfs_mb=64, output_cap_bytes=100_000,
+)  # fmt: skip
+TIME_BOUND_S = LIMITS.wall_timeout_s + 8  # the harness deadline, the host's grace, slack
+SOLUTION = "def add(a, b):\n    return a + b\n"
+NORMAL_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Host:
+    """What the host holds that the hostile code goes after."""
+
+    token: str  # names this case's paths and processes
+    secret: str  # in the environment of the host process
+    canary_text: str  # what the canary files hold
+    home_canary: Path
+    project_canary: Path
+    tmp_canary: Path
+    pwned: list[Path]
+    listener: socket.socket
+
+    def values(self) -> dict[str, str]:
+        """Placeholders for the hostile code templates."""
+        return {
+            "token": self.token,
+            "secret_sha": _sha(self.secret),
+            "canary_sha": _sha(self.canary_text),
+            "home_canary": str(self.home_canary),
+            "project_canary": str(self.project_canary),
+            "tmp_canary": str(self.tmp_canary),
+            "pwned": json.dumps([str(p) for p in self.pwned]),
+            "port": str(self.listener.getsockname()[1]),
+            "host_pid": str(os.getpid()),
+        }
+
+
+@pytest.fixture
+def host(monkeypatch):
+    """Canaries in the home and project folders and /tmp, a secret, a listener."""
+    token = uuid.uuid4().hex
+    secret = "s3cret-" + uuid.uuid4().hex
+    monkeypatch.setenv("STARCODER_HOSTILE_SECRET", secret)
+    artifacts = REPO / "tests" / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    canaries = [
+        Path.home() / f".starcoder-canary-{token}",
+        artifacts / f"canary-{token}.txt",
+        Path("/tmp") / f"starcoder-canary-{token}",
+    ]
+    canary_text = "canary-" + uuid.uuid4().hex
+    for canary in canaries:
+        canary.write_text(canary_text)
+    pwned = [folder / f"pwned-{token}" for folder in (Path.home(), artifacts, Path("/tmp"))]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    yield Host(token, secret, canary_text, *canaries, pwned, listener)
+    listener.close()
+    for path in [*canaries, *pwned]:
+        path.unlink(missing_ok=True)
+
+
+# -- what must hold after every case -----------------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) for every process visible here."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        table[int(entry.name)] = (ppid, cmdline.decode(errors="replace"))
+    return table
+
+
+def _descendants(table: dict[int, tuple[int, str]], root: int) -> list[int]:
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _) in table.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def assert_nothing_left(token: str) -> None:
+    """No child of this process, no process carrying the case's token, no cgroup of ours."""
+    table = _process_table()
+    assert _descendants(table, os.getpid()) == []
+    assert [cmd for _, cmd in table.values() if token in cmd] == []
+    root = pids_cgroup_root()
+    if root is not None:
+        assert list(root.glob(f"starcoder-sandbox-{os.getpid()}-*")) == []
+
+
+def assert_host_untouched(host: Host) -> None:
+    """Canaries unchanged, nothing written where the hostile code aimed, no connection."""
+    for canary in (host.home_canary, host.project_canary, host.tmp_canary):
+        assert canary.read_text() == host.canary_text
+    assert [p for p in host.pwned if p.exists()] == []
+    with pytest.raises(BlockingIOError):
+        host.listener.accept()
+
+
+# -- the cases ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """A hostile solution and test module, and what the verdict must say."""
+
+    name: str
+    tests: str
+    code: str = SOLUTION
+    error_has: tuple[str, ...] = ()  # any of these in the error
+    needs_full_isolation: bool = False
+    needs_process_limit: bool = False
+
+
+CASES = [
+    Case(
+        "reads_env_secret",
+        """
+import hashlib, os
+def digest(value):
+    return hashlib.sha256(value.encode()).hexdigest()
+def test_secret_is_visible():
+    seen = [os.environ.get("STARCODER_HOSTILE_SECRET", "")]
+    for pid in os.listdir("/proc"):
+        try:
+            seen += open(f"/proc/{pid}/environ", "rb").read().decode().split("\\0")
+        except OSError:
+            pass
+    values = [v.split("=", 1)[-1] for v in seen]
+    assert "$secret_sha" in [digest(v) for v in values]
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "reads_home_canary",
+        """
+import hashlib
+def test_home_canary_is_readable():
+    data = open("$home_canary").read()
+    assert hashlib.sha256(data.encode()).hexdigest() == "$canary_sha"
+""",
+        error_has=("tests failed",),
+        needs_full_isolation=True,
+    ),
+    Case(
+        "reads_project_canary",
+        """
+import hashlib
+def test_project_canary_is_readable():
+    data = open("$project_canary").read()
+    assert hashlib.sha256(data.encode()).hexdigest() == "$canary_sha"
+""",
+        error_has=("tests failed",),
+        needs_full_isolation=True,
+    ),
+    Case(
+        "writes_outside",
+        """
+import json
+def test_write_everywhere():
+    wrote = []
+    for path in json.loads('$pwned') + ["$home_canary", "$project_canary", "$tmp_canary",
+                                         "/usr/pwned-$token"]:
+        try:
+            with open(path, "w") as handle:
+                handle.write("pwned")
+            wrote.append(path)
+        except OSError:
+            pass
+    assert len(wrote) == 7
+""",
+        error_has=("tests failed",),
+        needs_full_isolation=True,
+    ),
+    Case(
+        "connects_to_host_listener",
+        """
+import socket
+def test_reach_the_listener():
+    connection = socket.create_connection(("127.0.0.1", $port), timeout=1)
+    connection.sendall(b"hello from the sandbox")
+""",
+        error_has=("tests failed",),
+        needs_full_isolation=True,
+    ),
+    Case(
+        "fork_bomb",
+        """
+import os
+def test_fork_bomb():
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+""",
+        error_has=("timed out", "crashed", "tests failed"),
+        needs_process_limit=True,
+    ),
+    Case(
+        "memory_bomb",
+        """
+def test_eat_memory():
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 * 1024 * 1024))
+""",
+        error_has=("tests failed", "crashed"),
+    ),
+    Case(
+        "busy_loop",
+        """
+def test_spin():
+    while True:
+        pass
+""",
+        error_has=("timed out", "crashed"),
+    ),
+    Case(
+        "detached_sleeper",
+        """
+import os, time
+def daemon_running():
+    for pid in os.listdir("/proc"):
+        try:
+            if b"$token" in open(f"/proc/{pid}/cmdline", "rb").read():
+                return True
+        except OSError:
+            pass
+    return False
+def test_leave_a_daemon():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "3600", "$token"])
+        os._exit(0)
+    deadline = time.time() + 2
+    while not daemon_running() and time.time() < deadline:
+        time.sleep(0.01)
+    assert not daemon_running(), "the daemon is loose"
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "unbounded_output",
+        """
+import os, sys
+def test_flood():
+    chunk = b"x" * 65536
+    while True:
+        os.write(1, chunk)
+        sys.stderr.write("y" * 65536)
+""",
+        error_has=("crashed", "timed out", "tests failed"),
+    ),
+    Case(
+        "thousands_of_files",
+        """
+import os, tempfile
+def test_litter():
+    for folder in (".", tempfile.gettempdir()):
+        for i in range(5000):
+            try:
+                open(os.path.join(folder, f"litter-$token-{i}"), "w").close()
+            except OSError:
+                break
+    assert False, "littered"
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "reads_stdin",
+        """
+import os, sys
+def test_stdin():
+    data = os.read(0, 1)
+    assert data, "stdin is closed"
+    assert sys.stdin.read()
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "os_exit_after_failure",
+        """
+import os
+def test_fails():
+    assert 1 == 2
+def test_hides_the_failure():
+    os._exit(0)
+""",
+        error_has=("without writing its report",),
+    ),
+    Case(
+        "sys_exit_at_import",
+        NORMAL_TESTS,
+        code="import sys\nsys.exit(0)\n" + SOLUTION,
+        error_has=("import failed: SystemExit",),
+    ),
+    Case(
+        "segfault",
+        """
+import ctypes
+def test_crash():
+    ctypes.string_at(0)
+""",
+        error_has=("SIGSEGV",),
+    ),
+    Case(
+        "hook_in_module_and_conftest",
+        """
+import os
+import pytest
+CONFTEST = '''
+import pytest
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+'''
+for folder in (".", os.path.dirname(__file__)):
+    try:
+        with open(os.path.join(folder, "conftest.py"), "w") as handle:
+            handle.write(CONFTEST)
+    except OSError:
+        pass
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+
+def test_really_fails():
+    assert False
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "pytest_plugins_list",
+        """
+pytest_plugins = ["solution"]
+def test_really_fails():
+    assert False
+""",
+        code=SOLUTION
+        + """
+import pytest
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+""",
+        error_has=("tried to change how pytest reports",),
+    ),
+    Case(
+        "registers_plugin_at_run_time",
+        """
+import pytest
+class FakePass:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        outcome.get_result().outcome = "passed"
+
+def test_a_register(request):
+    request.config.pluginmanager.register(FakePass(), "fakepass")
+
+def test_b_really_fails():
+    assert False
+""",
+        error_has=("tried to change how pytest reports",),
+    ),
+    Case(
+        "forges_the_report",
+        """
+import os, sys
+def test_forge():
+    target = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--junitxml=")][0]
+    with open(target, "w") as handle:
+        handle.write('<testsuites><testsuite><testcase classname="test_solution" '
+                     'name="test_forge"/></testsuite></testsuites>')
+    os._exit(0)
+""",
+        error_has=("did not finish its session",),
+    ),
+    Case(
+        "kills_its_supervisor",
+        """
+import os, signal
+def test_kill_parent():
+    os.kill(os.getppid(), signal.SIGKILL)
+    assert False
+""",
+        error_has=("without a result", "tests failed", "crashed"),
+    ),
+]
+
+
+def _skip_reason(case: Case) -> str | None:
+    tier = detect_tier()
+    if case.needs_full_isolation and not tier.full:
+        return f"needs full isolation; this host has {tier}"
+    if case.needs_process_limit and tier.process_limit == "none":
+        return f"no process limit on this host ({tier})"
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_case_fails_and_leaves_no_trace(case: Case, host: Host):
+    if reason := _skip_reason(case):
+        pytest.skip(reason)
+    values = host.values()
+    tests = string.Template(case.tests).substitute(values)
+    code = string.Template(case.code).substitute(values)
+
+    report = run_tests(code, tests, limits=LIMITS)
+
+    assert report["passed"] is False
+    assert report["error"], "a failed run must say why"
+    assert any(part in report["error"] for part in case.error_has), report["error"]
+    assert report["duration_s"] < TIME_BOUND_S
+    assert report["isolation"] == detect_tier().name
+    text = json.dumps(report)
+    assert host.secret not in text and host.canary_text not in text
+    assert len(report["stdout_tail"]) <= 2000 and len(report["stderr_tail"]) <= 2000
+    assert_nothing_left(host.token)
+    assert_host_untouched(host)
+    after = run_tests(SOLUTION, NORMAL_TESTS, limits=LIMITS)
+    assert after["passed"] is True, after["error"]
