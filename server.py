@@ -33,7 +33,14 @@ from nodes.common import ModelProvider
 from service.agent import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.agents import AGENT_NAMES, agent_runnables
 from service.checkpointers import checkpointer_kind, open_async_checkpointer, require_async
-from service.info import GraphPictureError, Health, draw_graph, model_info, package_version, sandbox_tier
+from service.info import (
+    GraphPictureError,
+    Health,
+    draw_graph,
+    model_info,
+    package_version,
+    sandbox_tier,
+)
 from service.limits import ServiceLimits, api_key_from_env
 from service.middleware import (
     ApiKeyMiddleware,
@@ -83,11 +90,16 @@ def create_app(
                 saver = require_async(checkpointer)
             else:
                 saver = await stack.enter_async_context(open_async_checkpointer(checkpointer))
+            # LangServe needs the graph (for its schemas) when the routes are added; an
+            # async checkpointer can only open inside the server's event loop, so it is
+            # attached to the compiled graph here, before the first request.
             graph.checkpointer = saver
             app.state.checkpointer_kind = checkpointer_kind(saver)
             # Detected once: the tier does not change while the server runs.
             app.state.sandbox_tier = await run_in_threadpool(sandbox_tier)
-            logger.info("serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind)
+            logger.info(
+                "serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind
+            )
             yield
 
     app = FastAPI(
@@ -123,7 +135,9 @@ def create_app(
 
     @app.get("/graph", tags=["server"], response_model=None)
     async def graph_picture(
-        format: Literal["mermaid", "ascii", "png"] = Query("mermaid", description="Picture format."),
+        format: Literal["mermaid", "ascii", "png"] = Query(
+            "mermaid", description="Picture format."
+        ),
     ) -> Response:
         """The graph as Mermaid text, ASCII art, or a PNG image; drawn offline."""
         try:
@@ -160,7 +174,9 @@ def create_app(
         slots=slots,
     )
     app.add_middleware(
-        BodyLimitMiddleware, max_body_bytes=limits.max_body_bytes, max_batch_size=limits.max_batch_size
+        BodyLimitMiddleware,
+        max_body_bytes=limits.max_body_bytes,
+        max_batch_size=limits.max_batch_size,
     )
     if api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=api_key)

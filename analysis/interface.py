@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import sys
 
-__all__ = ["interface_of", "public_names", "reconcile_tests"]
+__all__ = ["interface_of", "public_names", "reconcile_tests", "strip_demo_code"]
 
 MODULE = "solution"
 
@@ -59,6 +59,49 @@ def interface_of(code: str) -> str:
         else:
             lines.append(_stub(node))
     return "\n".join(lines)
+
+
+def _is_demo(node: ast.stmt) -> bool:
+    """A top-level statement that only demonstrates the code: a bare call, a main guard."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        return True
+    if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+        return "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+    return False
+
+
+def strip_demo_code(code: str) -> str:
+    """Remove example usage from a generated module: top-level calls and main guards.
+
+    Models like to end a module with ``print(f(...))`` lines, which run on import and
+    are not part of the solution. Lines are cut by position, so comments elsewhere stay.
+    Returns ``code`` unchanged when it does not parse.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    demo = [node for node in tree.body if _is_demo(node)]
+    if not demo:
+        return code
+    lines = code.splitlines()
+    drop: set[int] = set()
+    for node in demo:
+        drop.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
+    kept = [line for index, line in enumerate(lines) if index not in drop]
+    cleaned = "\n".join(kept).rstrip() + "\n"
+    # Drop a dangling "# Example usage:" comment left at the end.
+    while cleaned.rstrip().splitlines() and cleaned.rstrip().splitlines()[-1].lstrip().startswith("#"):
+        cleaned = "\n".join(cleaned.rstrip().splitlines()[:-1]).rstrip() + "\n"
+    return cleaned if _parses_ok(cleaned) else code
+
+
+def _parses_ok(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _points_at_solution(node: ast.ImportFrom, names: set[str]) -> bool:

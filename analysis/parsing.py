@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["ReviewVerdict", "extract_code", "parse_review"]
+__all__ = ["ReviewVerdict", "extract_code", "parse_review", "trim_to_parseable"]
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*$", re.MULTILINE)
 _CODE_LANGS = {"", "python", "py", "python3", "pycon"}
@@ -46,14 +46,34 @@ def _parses(code: str) -> bool:
     return True
 
 
+def trim_to_parseable(code: str) -> str | None:
+    """Drop trailing lines of a module cut off mid-statement until the rest parses.
+
+    A reply that ran out of tokens usually ends inside a string or a call; everything
+    before that line is still good code. Returns ``None`` when no prefix parses.
+    """
+    lines = code.rstrip().splitlines()
+    while lines:
+        candidate = "\n".join(lines).rstrip() + "\n"
+        if _parses(candidate) and candidate.strip():
+            return candidate
+        lines.pop()
+    return None
+
+
 def extract_code(text: str) -> str | None:
     """Return the Python code in a model reply, or ``None`` when there is none.
 
     Preference order: closed Python-looking fenced blocks (the longest that parses,
     else the longest), then an unclosed trailing block (a reply cut off by the token
-    budget), then the whole reply when it parses as Python and defines something.
+    budget, trimmed back to its last complete statement), then the whole reply when
+    it parses as Python and defines something.
     """
     blocks = [(body, closed) for lang, body, closed in _fenced_blocks(text) if lang in _CODE_LANGS]
+    blocks = [
+        (body if closed or _parses(body) else (trim_to_parseable(body) or body), closed)
+        for body, closed in blocks
+    ]
     candidates = [body.strip("\n") for body, _ in blocks if body.strip()]
     if candidates:
         parsing = [c for c in candidates if _parses(c)]

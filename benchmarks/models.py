@@ -147,17 +147,14 @@ def bench_transformers(engine: Any, tokens: int, repeats: int) -> dict[str, Any]
         settings=RoleSettings(max_new_tokens=tokens, stop=None),
         model_name=engine.preset.name,
     )
-    ours_speeds, raw_speeds = [], []
-    for i in range(repeats):
-        task = TASKS[i % len(TASKS)]
-        reply, seconds = _timed(lambda task=task: chat.invoke(_messages(task)))
-        n = reply.usage_metadata["output_tokens"]
-        ours_speeds.append(n / seconds)
+    chat.invoke(_messages(TASKS[0]), max_new_tokens=4)  # warm-up: first-call allocations
+
+    def raw(task: str, n: int) -> float:
         prompt, _ = engine.prompt(_dicts(task), chat.settings)
         encoded = engine.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
             out, seconds = _timed(
-                lambda encoded=encoded, n=n: engine.model.generate(
+                lambda: engine.model.generate(
                     **encoded,
                     max_new_tokens=n,
                     min_new_tokens=n,
@@ -168,7 +165,21 @@ def bench_transformers(engine: Any, tokens: int, repeats: int) -> dict[str, Any]
                     pad_token_id=engine.tokenizer.pad_token_id,
                 )
             )
-        raw_speeds.append((out.shape[1] - encoded["input_ids"].shape[1]) / seconds)
+        return float(out.shape[1] - encoded["input_ids"].shape[1]) / seconds
+
+    def ours(task: str) -> float:
+        reply, seconds = _timed(lambda: chat.invoke(_messages(task)))
+        return float(reply.usage_metadata["output_tokens"]) / seconds
+
+    ours_speeds, raw_speeds = [], []
+    for i in range(repeats):
+        task = TASKS[i % len(TASKS)]
+        if i % 2:  # alternate the order, so neither side always runs on a warmer machine
+            raw_speeds.append(raw(task, tokens))
+            ours_speeds.append(ours(task))
+        else:
+            ours_speeds.append(ours(task))
+            raw_speeds.append(raw(task, tokens))
     return {"transformers path vs model.generate": _ratio(ours_speeds, raw_speeds)}
 
 

@@ -11,7 +11,7 @@ import time
 
 from langchain_core.runnables import RunnableConfig
 
-from analysis.interface import interface_of, public_names, reconcile_tests
+from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
 from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
@@ -50,7 +50,8 @@ def write_code(
         config=config,
         usage=usage,
     )
-    return extract_code(reply)
+    code = extract_code(reply)
+    return strip_demo_code(code) if code else None
 
 
 def write_tests(
@@ -61,15 +62,29 @@ def write_tests(
     user_tests: str | None,
     config: RunnableConfig | None,
     usage: Usage,
+    previous_error: str | None = None,
 ) -> str:
-    """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none."""
+    """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none.
+
+    ``previous_error`` says why the last tests could not run, so a retry differs.
+    """
     names = public_names(code)
+    retry_note = (
+        f"Your previous tests could not run ({previous_error}). Keep them short and complete.\n"
+        if previous_error
+        else ""
+    )
     reply = call_model(
         model,
         "tester",
         system="tester_system",
         user_prompt="tester_user",
-        slots={"task": task, "interface": interface_of(code), "names": ", ".join(names) or "*"},
+        slots={
+            "task": task,
+            "interface": interface_of(code),
+            "names": ", ".join(names) or "*",
+            "retry_note": retry_note,
+        },
         config=config,
         usage=usage,
     )

@@ -1,9 +1,10 @@
-"""refine: new code from the actual failures and the review's findings.
+"""refine: the next attempt, from the actual failures and the review's findings.
 
 The refiner sees the task, the current code, the failing tests' trimmed tracebacks
 and the reviewer's recommendations — the real errors, which beat a separate
-reflection step. Tests are kept (they were written from the task), unless they
-could not run at all, in which case they are written again from the task.
+reflection step. Tests are kept (they were written from the task). When the tests
+themselves could not run (a syntax error, nothing collected), nothing is known
+against the code yet: only the tests are written again, told why the last ones failed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 from langchain_core.runnables import RunnableConfig
 
-from analysis.interface import reconcile_tests
+from analysis.interface import reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
 from graph.config import Settings
 from graph.state import AgentState, ReviewReport
@@ -51,12 +52,21 @@ def _last_code(state: AgentState) -> str:
     return ""
 
 
-def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, settings: Settings) -> dict:
-    """Write the next attempt from the current one's problems."""
-    started = time.perf_counter()
-    iteration = state.get("iteration", 0) + 1
-    usage = Usage()
-    current = _last_code(state)
+def _rewrite_tests(state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage) -> tuple[str, str, str]:
+    code = state["code"]
+    tests = write_tests(
+        model,
+        task=state["task"],
+        code=code,
+        user_tests=state.get("user_tests"),
+        config=config,
+        usage=usage,
+        previous_error=state["validation"]["error"],
+    )
+    return code, tests, f"tests rewritten, {tests.count('def test_')} tests"
+
+
+def _rewrite_code(state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage) -> tuple[str, str, str]:
     reply = call_model(
         model,
         "refiner",
@@ -64,26 +74,35 @@ def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, s
         user_prompt="refiner_user",
         slots={
             "task": state["task"],
-            "code": current.strip() or "# (no code yet)",
+            "code": _last_code(state).strip() or "# (no code yet)",
             "problems": describe_problems(state["validation"], state.get("review")),
         },
         config=config,
         usage=usage,
     )
     code = extract_code(reply)
+    if not code:
+        return "", state.get("tests", ""), NO_CODE
+    code = strip_demo_code(code)
     tests = state.get("tests", "")
-    rewrote = False
-    if code and (state.get("tests_need_rewrite") or not tests.strip()):
+    if not tests.strip():  # the first attempt had no code to write tests for
         tests = write_tests(
             model, task=state["task"], code=code, user_tests=state.get("user_tests"), config=config, usage=usage
         )
-        rewrote = True
-    elif code:
-        tests = reconcile_tests(tests, code)
-    summary = (f"new code, {len(code.splitlines())} lines" + (", tests rewritten" if rewrote else "")) if code else NO_CODE
+        return code, tests, f"new code, {len(code.splitlines())} lines, tests written"
+    return code, reconcile_tests(tests, code), f"new code, {len(code.splitlines())} lines"
+
+
+def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, settings: Settings) -> dict:
+    """Write the next attempt from the current one's problems."""
+    started = time.perf_counter()
+    iteration = state.get("iteration", 0) + 1
+    usage = Usage()
+    tests_only = bool(state.get("tests_need_rewrite") and state.get("code"))
+    code, tests, summary = (_rewrite_tests if tests_only else _rewrite_code)(state, config, model, usage)
     return {
         "iteration": iteration,
-        "code": code or "",
+        "code": code,
         "tests": tests,
         "generation_error": None if code else NO_CODE,
         "tests_need_rewrite": False,

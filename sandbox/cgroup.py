@@ -106,7 +106,8 @@ class PidsCgroup:
 
     def remove(self) -> None:
         """Kill what is left and delete the group."""
-        self.kill_all()
+        if self.pids():
+            self.kill_all()
         for _ in range(100):
             try:
                 self.path.rmdir()

@@ -21,7 +21,7 @@ def _env(name: str, default: _T) -> _T:
     if raw is None or raw.strip() == "":
         return default
     if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}  # type: ignore[return-value]
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
     return type(default)(raw.strip())
 
 

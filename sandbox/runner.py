@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sandbox.cgroup import PidsCgroup
@@ -122,6 +124,7 @@ def _count_own_processes() -> int:
 
 
 def _rlimits(limits: SandboxLimits, tier: TierInfo, cgroup: PidsCgroup | None) -> dict[str, int]:
+    """Resource limits by ``prlimit`` option name (the harness knows the same names)."""
     values = {
         "as": limits.memory_mb * _MiB,
         "cpu": int(limits.cpu_s),
@@ -140,6 +143,27 @@ def _rlimits(limits: SandboxLimits, tier: TierInfo, cgroup: PidsCgroup | None) -
 # -- one sandboxed process ---------------------------------------------------------------
 
 
+def _workspace(tier: TierInfo, files: dict[str, str]) -> Workspace:
+    return create_workspace(
+        files,
+        owner_uid=SANDBOX_UID if tier.drop_uid else None,
+        copy_harness=tier.name != "bubblewrap",  # bubblewrap binds it from the package
+    )
+
+
+def _launcher(config: dict[str, Any], lib: str) -> list[str]:
+    """The command the sandbox starts: the harness, or for a plain command ``prlimit``.
+
+    ``prlimit`` (util-linux) sets the same limits as the harness's exec mode, without
+    the start-up of an interpreter; the harness does it where ``prlimit`` is missing.
+    """
+    prlimit = shutil.which("prlimit")
+    if config["mode"] == "exec" and prlimit is not None:
+        limits = [f"--{name}={value}" for name, value in config["rlimits"].items()]
+        return [prlimit, *limits, "--", *config["argv"]]
+    return [sys.executable, "-I", "-S", f"{lib}/harness.py", json.dumps(config)]
+
+
 def _execute(
     tier: TierInfo,
     ws: Workspace,
@@ -156,11 +180,11 @@ def _execute(
     env = _environment(paths, marker)
     cgroup = PidsCgroup.create(limits.max_processes)
     config = {**config, "env": env, "rlimits": _rlimits(limits, tier, cgroup)}
-    command = [sys.executable, "-I", f"{paths['lib']}/harness.py", json.dumps(config)]
+    command = _launcher(config, paths["lib"])
     argv = sandbox_argv(tier, ws, command, env=env, tmpfs_bytes=limits.tmpfs_mb * _MiB, cwd=cwd)
     if cgroup is not None:
         argv = cgroup.wrap(argv)
-    host_cwd = ws.scratch if tier.name == "bubblewrap" else cwd
+    host_cwd = ws.scratch if tier.name == "bubblewrap" else Path(cwd)
     try:
         return run_capped(argv, env=env, cwd=host_cwd, timeout_s=timeout_s, cap_bytes=cap_bytes)
     finally:
@@ -278,7 +302,7 @@ def run_tests(
     files = {f"{module_name}.py": code, f"test_{module_name}.py": tests}
     with GATE.slot(limits.max_concurrent):
         started = time.monotonic()
-        ws = create_workspace(files, owner_uid=SANDBOX_UID if tier.drop_uid else None)
+        ws = _workspace(tier, files)
         try:
             paths = inside_paths(tier, ws)
             config = {
@@ -330,7 +354,7 @@ def run_command(
     tier = choose_tier(limits)
     with GATE.slot(limits.max_concurrent):
         started = time.monotonic()
-        ws = create_workspace(files, owner_uid=SANDBOX_UID if tier.drop_uid else None)
+        ws = _workspace(tier, files)
         try:
             paths = inside_paths(tier, ws)
             done = _execute(

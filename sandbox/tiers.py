@@ -50,6 +50,7 @@ SANDBOX_UID = 65534  # nobody
 SANDBOX_GID = 65534
 _PROBE_TIMEOUT_S = 15.0
 _BOX = "/sandbox"  # where a bubblewrap run sees its code and the harness
+_REPORT_TMPFS_BYTES = 32 * 1024 * 1024
 
 
 class IsolationUnavailable(RuntimeError):
@@ -180,9 +181,12 @@ def _bwrap_argv(ws: Workspace, tmpfs_bytes: int, env: dict[str, str], cwd: str) 
         args.append("--disable-userns")
     if "--cap-drop" in features:
         args += ["--cap-drop", "ALL"]
-    # The tmpfs first: a later mount on /tmp would hide binds beneath it.
-    args += (["--size", str(tmpfs_bytes)] if "--size" in features else []) + ["--tmpfs", "/tmp"]
-    for key in ("scratch", "out", "home"):
+    # The tmpfs first: a later mount on /tmp would hide binds beneath it. The harness's
+    # report folder gets a small tmpfs of its own, so tests that fill /tmp cannot keep
+    # pytest from writing its report.
+    for folder, size in (("/tmp", tmpfs_bytes), (paths["out"], _REPORT_TMPFS_BYTES)):
+        args += (["--size", str(size)] if "--size" in features else []) + ["--tmpfs", folder]
+    for key in ("scratch", "home"):
         args += ["--dir", paths[key]]
     args += _system_binds()
     args += ["--ro-bind", str(ws.etc / "passwd"), "/etc/passwd"]
@@ -272,7 +276,8 @@ def _try_bubblewrap() -> tuple[TierInfo | None, str]:
     path = shutil.which("bwrap")
     if path is None:
         return None, "bwrap not installed"
-    tier = TierInfo("bubblewrap", f"{path}: namespaces, uid {SANDBOX_UID}, tmpfs", "")
+    tmpfs = "capped tmpfs" if "--size" in _bwrap_features() else "tmpfs WITHOUT a size cap"
+    tier = TierInfo("bubblewrap", f"{path}: namespaces, uid {SANDBOX_UID}, {tmpfs}", "")
     failure = _probe(tier)
     if failure:
         return None, f"bwrap does not work here: {failure}"

@@ -52,8 +52,13 @@ def safe_name(name: str) -> str:
     return name
 
 
-def create_workspace(files: dict[str, str], *, owner_uid: int | None = None) -> Workspace:
-    """Make a fresh folder holding exactly ``files``; writable parts owned by ``owner_uid``."""
+def create_workspace(
+    files: dict[str, str], *, owner_uid: int | None = None, copy_harness: bool = True
+) -> Workspace:
+    """Make a fresh folder holding exactly ``files``; writable parts owned by ``owner_uid``.
+
+    ``copy_harness`` puts a copy of the harness in ``lib`` (tiers that cannot bind it).
+    """
     for name in files:
         safe_name(name)
     root = Path(tempfile.mkdtemp(prefix="starcoder-sandbox-"))
@@ -62,21 +67,22 @@ def create_workspace(files: dict[str, str], *, owner_uid: int | None = None) -> 
         out=root / "out", home=root / "home", tmp=root / "tmp", etc=root / "etc",
     )  # fmt: skip
     try:
-        _fill(ws, files, owner_uid)
+        _fill(ws, files, owner_uid, copy_harness)
     except BaseException:
         remove_workspace(ws)
         raise
     return ws
 
 
-def _fill(ws: Workspace, files: dict[str, str], owner_uid: int | None) -> None:
+def _fill(ws: Workspace, files: dict[str, str], owner_uid: int | None, copy_harness: bool) -> None:
     ws.code.mkdir()
     for name, text in files.items():
         path = ws.code / name
         path.write_text(text, encoding="utf-8")
         path.chmod(0o444)
     ws.code.chmod(0o555)
-    shutil.copytree(INSIDE_DIR, ws.lib, ignore=shutil.ignore_patterns("__pycache__"))
+    if copy_harness:
+        shutil.copytree(INSIDE_DIR, ws.lib, ignore=shutil.ignore_patterns("__pycache__"))
     ws.etc.mkdir()
     (ws.etc / "passwd").write_text(_PASSWD)
     (ws.etc / "group").write_text(_GROUP)

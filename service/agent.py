@@ -3,7 +3,8 @@
 LangServe validates ``config.configurable`` against the runnable's ``config_specs`` and
 silently drops keys it does not declare, so :class:`ThreadedAgent` declares
 ``thread_id``. A request naming another model than the loaded one (in its input or
-its config) is refused with 422 rather than silently served by the loaded one. Each run without a thread id gets a fresh one — per batch item, too,
+its config) is refused with 422 rather than silently served by the loaded one. Each
+run without a thread id gets a fresh one — per batch item, too,
 so the items of one batch never share a thread.
 
 :class:`TaskRequest` is the input schema LangServe validates and the playground draws
@@ -42,7 +43,7 @@ THREAD_ID_SPEC = ConfigurableFieldSpec(
     id="thread_id",
     annotation=str,
     name="Thread ID",
-    description="Checkpoint thread of the run; empty for a new thread. Reuse it to read or resume the run.",
+    description="Checkpoint thread of the run (empty: a new one); reuse it to read or resume it.",
     default="",
 )
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -55,13 +56,20 @@ class TaskRequest(FormModel):
     task: str = Field(
         description=f"What the code must do, in plain words (at most {MAX_TASK_CHARS} characters).",
     )
-    entry_point: OptionalText = Field(default=None, description="Name of the main function, if it matters.")
-    user_tests: OptionalText = Field(default=None, description="pytest code the result must also pass.")
+    entry_point: OptionalText = Field(
+        default=None, description="Name of the main function, if it matters."
+    )
+    user_tests: OptionalText = Field(
+        default=None, description="pytest code the result must also pass."
+    )
     max_iterations: OptionalInt = Field(
         default=None, ge=0, le=10, description="Refinements allowed after the first attempt."
     )
     min_score: OptionalNumber = Field(
-        default=None, ge=0, le=10, description="Review score (0-10) a passing attempt needs to stop early."
+        default=None,
+        ge=0,
+        le=10,
+        description="Review score (0-10) a passing attempt needs to stop early.",
     )
     model: OptionalText = Field(
         default=None, description="Optional: the model to use; only the loaded model is served."
@@ -108,13 +116,13 @@ class ThreadedAgent(RunnableBinding):
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
-        """The graph's own specs (less the checkpoint keys, which a client must not set) and ours."""
+        """The graph's own specs (less the checkpoint keys a client must not set) and ours."""
         hidden = {THREAD_ID_SPEC.id, "checkpoint_id", "checkpoint_ns", "checkpoint_map"}
         return [*(s for s in self.bound.config_specs if s.id not in hidden), THREAD_ID_SPEC]
 
 
 def check_thread_id(thread_id: object) -> str:
-    """Return ``thread_id`` if it is a safe id (letters, digits, ``_.:-``, at most 128), else 422."""
+    """Return ``thread_id`` if it is safe (letters, digits, ``_.:-``; at most 128), else 422."""
     if not isinstance(thread_id, str) or not _THREAD_ID.match(thread_id):
         raise HTTPException(
             422, "'thread_id' must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"
@@ -167,12 +175,16 @@ def _check_batch_inputs(body: object, input_type: type[BaseModel]) -> None:
         try:
             input_type.model_validate(item)
         except ValidationError as exc:
-            errors.extend({**error, "loc": ("inputs", index, *error["loc"])} for error in exc.errors())
+            errors.extend(
+                {**error, "loc": ("inputs", index, *error["loc"])} for error in exc.errors()
+            )
     if errors:
         raise RequestValidationError(errors)
 
 
-def model_check_modifier(served: str, input_type: type[BaseModel] | None = None) -> PerRequestModifier:
+def model_check_modifier(
+    served: str, input_type: type[BaseModel] | None = None
+) -> PerRequestModifier:
     """A LangServe ``per_req_config_modifier`` that refuses requests naming another model.
 
     With ``input_type``, a batch's inputs are validated here too, so a bad item is a
@@ -202,7 +214,9 @@ def agent_config_modifier(served: str) -> PerRequestModifier:
         config = await check_model(config, request)
         configurable = dict(config.get("configurable") or {})
         is_batch = request.url.path.rstrip("/").endswith("/batch")
-        thread_id = configurable.get("thread_id") or (None if is_batch else request.headers.get("x-thread-id"))
+        thread_id = configurable.get("thread_id") or (
+            None if is_batch else request.headers.get("x-thread-id")
+        )
         if thread_id:
             check_thread_id(thread_id)
         elif not is_batch:

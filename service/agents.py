@@ -71,7 +71,9 @@ class CodeRequest(FormModel):
 class CodeWithTestsRequest(CodeRequest):
     """Python source and the pytest tests to run against it (importing it as ``solution``)."""
 
-    tests: str = Field(max_length=MAX_TESTS_CHARS, description="pytest tests; they import the code as `solution`.")
+    tests: str = Field(
+        max_length=MAX_TESTS_CHARS, description="pytest tests; they import the code as `solution`."
+    )
 
     @field_validator("tests")
     @classmethod
@@ -84,7 +86,9 @@ class GenerateRequest(FormModel):
 
     task: str = Field(description=f"What the code must do (at most {MAX_TASK_CHARS} characters).")
     entry_point: OptionalText = Field(default=None, description="Name of the main function.")
-    user_tests: OptionalText = Field(default=None, description="pytest code the result must also pass.")
+    user_tests: OptionalText = Field(
+        default=None, description="pytest code the result must also pass."
+    )
     model: OptionalText = Field(default=None, description="Optional: must name the loaded model.")
 
     @model_validator(mode="after")
@@ -98,10 +102,14 @@ class RefineRequest(CodeRequest):
 
     task: str = Field(max_length=MAX_TASK_CHARS, description="What the code is meant to do.")
     tests: OptionalText = Field(
-        default=None, max_length=MAX_TESTS_CHARS, description="Tests to run first; their failures guide the fix."
+        default=None,
+        max_length=MAX_TESTS_CHARS,
+        description="Tests to run first; their failures guide the fix.",
     )
     problems: OptionalText = Field(
-        default=None, max_length=MAX_TASK_CHARS, description="Known problems to fix, in plain words."
+        default=None,
+        max_length=MAX_TASK_CHARS,
+        description="Known problems to fix, in plain words.",
     )
     model: OptionalText = Field(default=None, description="Optional: must name the loaded model.")
 
@@ -114,9 +122,17 @@ class RefineRequest(CodeRequest):
 class ReviewRequest(CodeRequest):
     """Code to review; with tests, the review includes their outcome and coverage."""
 
-    task: str = Field(default="Review this module.", max_length=MAX_TASK_CHARS, description="What the code is for.")
-    tests: OptionalText = Field(default=None, max_length=MAX_TESTS_CHARS, description="Tests to run for coverage.")
-    ask_model: bool = Field(default=True, description="Ask the model for its review (off: static checks only).")
+    task: str = Field(
+        default="Review this module.",
+        max_length=MAX_TASK_CHARS,
+        description="What the code is for.",
+    )
+    tests: OptionalText = Field(
+        default=None, max_length=MAX_TESTS_CHARS, description="Tests to run for coverage."
+    )
+    ask_model: bool = Field(
+        default=True, description="Ask the model for its review (off: static checks only)."
+    )
     model: OptionalText = Field(default=None, description="Optional: must name the loaded model.")
 
 
@@ -194,7 +210,12 @@ class _Agents:
         tests = ""
         if code:
             tests = write_tests(
-                self.model, task=task, code=code, user_tests=request.user_tests, config=config, usage=usage
+                self.model,
+                task=task,
+                code=code,
+                user_tests=request.user_tests,
+                config=config,
+                usage=usage,
             )
         return GenerateResult(
             code=code or "",
@@ -216,16 +237,18 @@ class _Agents:
             before, _ = check_attempt(request.code, request.tests, self.settings)
             if not before["passed"]:
                 lines.append(describe_problems(before, None))
-        if request.problems and request.problems.strip():
-            lines.append("\n".join(f"- {line.strip()}" for line in request.problems.strip().splitlines() if line.strip()))
+        given = (request.problems or "").splitlines()
+        lines.extend(f"- {line.strip()}" for line in given if line.strip())
         problems = "\n".join(lines) or "- The review asks for clearer, simpler code."
+        slots = {"task": request.task.strip(), "code": request.code.strip(), "problems": problems}
         reply = call_model(
             self.model, "refiner", system="refiner_system", user_prompt="refiner_user",
-            slots={"task": request.task.strip(), "code": request.code.strip(), "problems": problems},
-            config=config, usage=usage,
+            slots=slots, config=config, usage=usage,
         )  # fmt: skip
         code = extract_code(reply) or ""
-        tests = reconcile_tests(request.tests, code) if code and request.tests else (request.tests or "")
+        tests = request.tests or ""
+        if code and tests:
+            tests = reconcile_tests(tests, code)
         after = check_attempt(code, tests, self.settings)[0] if code and tests.strip() else None
         return RefineResult(
             code=code,
@@ -245,7 +268,9 @@ class _Agents:
 
     def review(self, data: Any, config: RunnableConfig) -> ReviewResult:
         request = _parse(ReviewRequest, data)
-        validation = check_attempt(request.code, request.tests, self.settings)[0] if request.tests else None
+        validation = (
+            check_attempt(request.code, request.tests, self.settings)[0] if request.tests else None
+        )
         report = review_code(
             self.model,
             task=request.task,
@@ -289,7 +314,9 @@ _TYPES: dict[str, tuple[type[BaseModel], Any]] = {
 }
 
 
-def _counted(func: Callable[[Any, RunnableConfig], Any], name: str, stats: RunStats | None) -> Callable[..., Any]:
+def _counted(
+    func: Callable[[Any, RunnableConfig], Any], name: str, stats: RunStats | None
+) -> Callable[..., Any]:
     if stats is None:
         return func
 

@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 # The last path segment of every POST that starts work (LangServe's endpoints, and
 # the thread routes that continue a run).
-RUN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"})
+RUN_ENDPOINTS = frozenset(
+    {"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"}
+)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 THREAD_ID_STATE_KEY = "starcoder_thread_id"
 
@@ -104,7 +106,9 @@ class ApiKeyMiddleware:
             keys.append(value.strip())
         elif scheme.lower() == "basic":
             try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+                user, _, password = (
+                    base64.b64decode(value.strip(), validate=True).decode().partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError):
                 return keys
             keys.extend(k for k in (password, user) if k)
@@ -153,17 +157,18 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _check_json(self, scope: Scope, body: bytes) -> str | None:
-        """Return what is wrong with the body, or None when it is acceptable JSON."""
+    def _check_json(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
+        """Return the status and message for an unacceptable body, or None."""
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
-            return f"the request body is not valid JSON: {reason}"
+            return 422, f"the request body is not valid JSON: {reason}"
         if scope.get("path", "").rstrip("/").endswith("/batch") and isinstance(data, dict):
             inputs = data.get("inputs")
             if isinstance(inputs, list) and len(inputs) > self.max_batch_size:
-                return f"413:a batch may hold at most {self.max_batch_size} inputs; this one has {len(inputs)}"
+                limit = self.max_batch_size
+                return 413, f"a batch may hold at most {limit} inputs; this one has {len(inputs)}"
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,8 +195,7 @@ class BodyLimitMiddleware:
         if body.strip():
             problem = self._check_json(scope, body)
             if problem is not None:
-                status, detail = (413, problem[4:]) if problem.startswith("413:") else (422, problem)
-                await send_error(send, status, detail)
+                await send_error(send, *problem)
                 return
         replayed = False
 
@@ -238,7 +242,9 @@ class RunLimitMiddleware:
     async def _refuse(self, send: Send, why: str) -> None:
         self.slots.rejected += 1
         logger.warning("refused a run: %s", why)
-        await send_error(send, 429, f"the server is busy: {why}; try again later", [(b"retry-after", b"5")])
+        await send_error(
+            send, 429, f"the server is busy: {why}; try again later", [(b"retry-after", b"5")]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wait for a slot (bounded), run, and free the slot when the response has ended."""
@@ -246,7 +252,9 @@ class RunLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self._free.locked() and self.slots.queued >= self.max_queued:
-            await self._refuse(send, f"{self.max_running} runs are executing and {self.slots.queued} waiting")
+            await self._refuse(
+                send, f"{self.max_running} runs are executing and {self.slots.queued} waiting"
+            )
             return
         self.slots.queued += 1
         try:
@@ -288,7 +296,10 @@ class ThreadIdHeaderMiddleware:
                 if thread_id:
                     message = {
                         **message,
-                        "headers": [*message.get("headers", []), (b"x-thread-id", thread_id.encode())],
+                        "headers": [
+                            *message.get("headers", []),
+                            (b"x-thread-id", thread_id.encode()),
+                        ],
                     }
             await send(message)
 
@@ -320,5 +331,7 @@ class ErrorResponseMiddleware:
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            detail = f"the server failed to complete the request: {type(exc).__name__}: {str(exc)[:200]}"
+            detail = (
+                f"the server failed to complete the request: {type(exc).__name__}: {str(exc)[:200]}"
+            )
             await send_error(send, 500, detail)

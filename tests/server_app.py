@@ -95,7 +95,11 @@ class FakeServingChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata={"input_tokens": 10, "output_tokens": len(pieces), "total_tokens": 10 + len(pieces)},
+                usage_metadata={
+                    "input_tokens": 10,
+                    "output_tokens": len(pieces),
+                    "total_tokens": 10 + len(pieces),
+                },
                 response_metadata={"model_name": FAKE_MODEL_NAME},
             )
         )
@@ -111,7 +115,8 @@ class FakeServingModels:
         failed: set[str] = set()
         lock = threading.Lock()
         self.models = {
-            role: FakeServingChatModel(role=role, failed_tasks=failed, lock=lock) for role in _REPLIES
+            role: FakeServingChatModel(role=role, failed_tasks=failed, lock=lock)
+            for role in _REPLIES
         }
 
     def for_role(self, role: str) -> FakeServingChatModel:

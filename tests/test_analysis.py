@@ -7,7 +7,7 @@ import ast
 import pytest
 
 from analysis.complexity import measure_complexity
-from analysis.interface import interface_of, public_names, reconcile_tests
+from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code, parse_review
 from analysis.scoring import combined_score
 from graph.state import InvalidTaskError, check_task_input
@@ -29,6 +29,10 @@ class TestExtractCode:
 
     def test_bare_code_without_fences(self):
         assert extract_code("def f():\n    return 1") == "def f():\n    return 1\n"
+
+    def test_truncated_block_is_trimmed_to_its_last_complete_statement(self):
+        text = '```python\ndef test_a():\n    assert f(1) == 1\n    assert f("Was it a car'
+        assert extract_code(text) == "def test_a():\n    assert f(1) == 1\n"
 
     @pytest.mark.parametrize("text", ["", "I cannot do that.", "```bash\nls -la\n```", "x = "])
     def test_no_usable_code(self, text):
@@ -142,3 +146,10 @@ class TestCheckTaskInput:
     def test_bad_input_says_what_is_wrong(self, data, message):
         with pytest.raises(InvalidTaskError, match=message):
             check_task_input(data)
+
+
+def test_strip_demo_code_keeps_definitions_and_comments():
+    code = "import re\n\n# Clean the text.\nPATTERN = re.compile('x')\n\ndef f():\n    return 1\n\n# Example:\nprint(f())\n"
+    cleaned = strip_demo_code(code)
+    assert "print" not in cleaned and "# Clean the text." in cleaned and "PATTERN" in cleaned
+    assert strip_demo_code("def f(:") == "def f(:"

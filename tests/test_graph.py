@@ -130,13 +130,24 @@ def test_unrunnable_tests_are_written_again(tmp_path):
     models = FakeScriptedModels(
         generator=[fenced(GOOD_CODE)],
         tester=["```python\ndef test_broken(:\n    pass\n```", fenced(ADD_TESTS)],
-        refiner=[fenced(GOOD_CODE)],
         reviewer=[GOOD_REVIEW],
     )
     app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
     result = app.invoke({"task": "Write add(a, b)."}, _config())
     assert "syntax error in the tests" in result["attempts"][0]["validation"]["error"]
     assert models.calls("tester") == 2
+    assert models.calls("refiner") == 0  # the code was never shown wrong: only the tests are redone
+    retry_prompt = models.for_role("tester").received[1][1].content
+    assert "previous tests could not run (syntax error in the tests" in retry_prompt
+    assert result["passed"] is True and result["code"] == result["attempts"][0]["code"]
+
+
+def test_demo_code_is_stripped_from_generated_modules(tmp_path):
+    noisy = GOOD_CODE + "\n# Example usage:\nprint(add(1, 2))\nif __name__ == '__main__':\n    add(3, 4)\n"
+    models = FakeScriptedModels(generator=[fenced(noisy)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+    assert "print(" not in result["code"] and "__main__" not in result["code"]
     assert result["passed"] is True
 
 

@@ -157,6 +157,9 @@ def test_missing_chunk_package_names_the_install(tmp_path: Path) -> None:
 def test_corrupted_default_model_fails_loudly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import llms.loading
+
+    monkeypatch.setattr(llms.loading, "_cache", {})  # load for real, not from this process
     monkeypatch.setenv("STARCODER_AGENTS_CACHE", str(tmp_path))
     target = tmp_path / "gguf" / PRESETS[DEFAULT_MODEL].packaged.filename  # type: ignore[union-attr]
     target.parent.mkdir(parents=True)

@@ -48,7 +48,9 @@ def test_passing_suite_reports_counts_and_coverage():
 
 
 def test_full_coverage_when_every_line_runs():
-    tests = ADD_TESTS + "\n\ndef test_sub():\n    from solution import sub\n    assert sub(3, 1) == 2\n"
+    tests = ADD_TESTS + (
+        "\n\ndef test_sub():\n    from solution import sub\n    assert sub(3, 1) == 2\n"
+    )
     report = run_tests(ADD, tests, limits=FAST)
     assert report["passed"] and report["coverage"] == 100.0
 
@@ -65,7 +67,8 @@ def test_failing_assertion_has_a_trimmed_traceback():
     assert "assert add(2, 2) == 5" in failure["traceback"]
     assert "E   assert 4 == 5" in failure["traceback"]
     assert "site-packages" not in failure["traceback"]
-    assert "/sandbox/" not in failure["traceback"] and "starcoder-sandbox-" not in failure["traceback"]
+    assert "/sandbox/" not in failure["traceback"]
+    assert "starcoder-sandbox-" not in failure["traceback"]
 
 
 def test_long_tracebacks_are_capped():
@@ -90,7 +93,10 @@ def test_failures_inside_the_solution_show_its_frame():
 
 
 def test_class_based_tests_are_named_with_their_class():
-    tests = "from solution import add\n\n\nclass TestAdd:\n    def test_bad(self):\n        assert add(1, 1) == 3\n"
+    tests = (
+        "from solution import add\n\n\n"
+        "class TestAdd:\n    def test_bad(self):\n        assert add(1, 1) == 3\n"
+    )
     report = run_tests(ADD, tests, limits=FAST)
     assert report["failures"][0]["test"] == "TestAdd::test_bad"
 
@@ -242,6 +248,22 @@ def test_run_command_gets_an_empty_environment(monkeypatch):
     assert "PYTHONDONTWRITEBYTECODE=1" in result.stdout
 
 
+_SHOW_LIMITS = (
+    "import resource as r; "
+    "print(r.getrlimit(r.RLIMIT_AS)[0] >> 20, r.getrlimit(r.RLIMIT_CPU)[0], "
+    "r.getrlimit(r.RLIMIT_FSIZE)[0] >> 20, r.getrlimit(r.RLIMIT_CORE)[0])"
+)
+
+
+@pytest.mark.parametrize("launcher", ["prlimit", "harness"])
+def test_run_command_applies_the_limits(launcher, monkeypatch):
+    if launcher == "harness":  # hosts without prlimit: the harness's exec mode sets them
+        monkeypatch.setattr("sandbox.runner.shutil.which", lambda name: None)
+    limits = SandboxLimits(wall_timeout_s=20, memory_mb=300, cpu_s=7, file_size_mb=3)
+    result = run_command(["python", "-c", _SHOW_LIMITS], {}, limits=limits)
+    assert result.stdout.split() == ["300", "7", "3", "0"], result.stderr
+
+
 @pytest.mark.parametrize("name", ["../escape.py", "/etc/passwd", ".hidden", "a/b.py", ""])
 def test_run_command_refuses_odd_file_names(name):
     with pytest.raises(ValueError):
@@ -289,6 +311,39 @@ def test_forced_tier_reports_failures_too():
     assert report["isolation"] == "rlimits"
     assert report["failed_count"] == 1
     assert "starcoder-sandbox-" not in report["failures"][0]["traceback"]
+
+
+@pytest.fixture
+def fresh_detection():
+    """Forget cached tier probes before and after the test."""
+    from sandbox.tiers import _detect
+
+    _detect.cache_clear()
+    yield
+    _detect.cache_clear()
+
+
+def test_missing_bubblewrap_falls_back_and_says_why(monkeypatch, fresh_detection):
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(
+        "sandbox.tiers.shutil.which", lambda name: None if name == "bwrap" else real_which(name)
+    )
+    tier = detect_tier()
+    assert tier.name in ("unshare", "rlimits")
+    assert "bubblewrap: bwrap not installed" in tier.reason
+    with pytest.raises(IsolationUnavailable, match="bwrap not installed"):
+        run_tests(ADD, ADD_TESTS, limits=SandboxLimits(require_full_isolation=True))
+    report = run_tests(ADD, ADD_TESTS, limits=FAST)
+    assert report["passed"] and report["isolation"] == tier.name
+
+
+def test_broken_bubblewrap_is_probed_and_skipped(monkeypatch, fresh_detection):
+    monkeypatch.setattr("sandbox.tiers._bwrap_argv", lambda *a, **k: ["false", "--"])
+    tier = detect_tier()
+    assert tier.name != "bubblewrap"
+    assert "bwrap does not work here" in tier.reason
 
 
 def test_require_full_isolation_refuses_a_weaker_tier():

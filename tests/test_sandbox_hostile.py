@@ -13,6 +13,7 @@ skipped on hosts where only a weaker tier works (the reason says which).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import SandboxLimits, detect_tier, run_tests
-from sandbox.cgroup import pids_cgroup_root
+from sandbox.cgroup import PidsCgroup, pids_cgroup_root
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = SandboxLimits(
@@ -125,10 +126,15 @@ def _descendants(table: dict[int, tuple[int, str]], root: int) -> list[int]:
     return found
 
 
-def assert_nothing_left(token: str) -> None:
-    """No child of this process, no process carrying the case's token, no cgroup of ours."""
+def own_descendants() -> set[int]:
+    """The processes this test process has started (and not yet reaped), now."""
+    return set(_descendants(_process_table(), os.getpid()))
+
+
+def assert_nothing_left(token: str, before: set[int]) -> None:
+    """No new child of this process, no process with the case's token, no cgroup of ours."""
     table = _process_table()
-    assert _descendants(table, os.getpid()) == []
+    assert set(_descendants(table, os.getpid())) - before == set()
     assert [cmd for _, cmd in table.values() if token in cmd] == []
     root = pids_cgroup_root()
     if root is not None:
@@ -279,7 +285,7 @@ def test_leave_a_daemon():
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            os.execv("/bin/sleep", ["sleep", "3600", "$token"])
+            os.execv("/bin/sleep", ["sleep-$token", "3600"])
         os._exit(0)
     deadline = time.time() + 2
     while not daemon_running() and time.time() < deadline:
@@ -459,6 +465,7 @@ def test_hostile_case_fails_and_leaves_no_trace(case: Case, host: Host):
     tests = string.Template(case.tests).substitute(values)
     code = string.Template(case.code).substitute(values)
 
+    before = own_descendants()
     report = run_tests(code, tests, limits=LIMITS)
 
     assert report["passed"] is False
@@ -469,7 +476,82 @@ def test_hostile_case_fails_and_leaves_no_trace(case: Case, host: Host):
     text = json.dumps(report)
     assert host.secret not in text and host.canary_text not in text
     assert len(report["stdout_tail"]) <= 2000 and len(report["stderr_tail"]) <= 2000
-    assert_nothing_left(host.token)
+    assert_nothing_left(host.token, before)
     assert_host_untouched(host)
     after = run_tests(SOLUTION, NORMAL_TESTS, limits=LIMITS)
     assert after["passed"] is True, after["error"]
+
+
+# -- the weaker tiers still contain runaway code -----------------------------------------
+
+WEAK_TIER_CASES = [c for c in CASES if c.name in {
+    "reads_env_secret", "detached_sleeper", "memory_bomb", "os_exit_after_failure",
+    "unbounded_output",
+}]  # fmt: skip
+
+
+@pytest.mark.parametrize("tier", ["unshare", "rlimits"])
+@pytest.mark.parametrize("case", WEAK_TIER_CASES, ids=[c.name for c in WEAK_TIER_CASES])
+def test_weaker_tiers_contain_runaway_code(case: Case, tier: str, host: Host):
+    limits = dataclasses.replace(LIMITS, tier=tier)
+    values = host.values()
+    before = own_descendants()
+    report = run_tests(
+        string.Template(case.code).substitute(values),
+        string.Template(case.tests).substitute(values),
+        limits=limits,
+    )
+    assert report["passed"] is False
+    assert report["isolation"] == detect_tier(tier).name
+    assert any(part in report["error"] for part in case.error_has), report["error"]
+    assert host.secret not in json.dumps(report)
+    assert report["duration_s"] < TIME_BOUND_S
+    assert_nothing_left(host.token, before)
+
+
+def test_leftovers_are_found_without_a_cgroup(host: Host, monkeypatch):
+    """Without a pids cgroup the rlimits tier finds a daemon by its environment marker."""
+    monkeypatch.setattr(PidsCgroup, "create", classmethod(lambda cls, max_pids: None))
+    [case] = [c for c in CASES if c.name == "detached_sleeper"]
+    tests = string.Template(case.tests).substitute(host.values())
+    before = own_descendants()
+    report = run_tests(SOLUTION, tests, limits=dataclasses.replace(LIMITS, tier="rlimits"))
+    assert report["isolation"] == "rlimits"
+    assert report["error"] == "1 of 1 tests failed"  # the daemon did start
+    assert_nothing_left(host.token, before)
+
+
+def test_full_isolation_looks_as_promised():
+    """Under bubblewrap: uid 65534, read-only interpreter, a capped tmpfs, no network."""
+    if not detect_tier().full:
+        pytest.skip(f"needs full isolation; this host has {detect_tier()}")
+    tests = f"""
+import os, socket, sys, pytest
+
+def test_who_and_where():
+    assert (os.getuid(), os.getgid()) == (65534, 65534)
+    assert not os.path.exists("{REPO / "pyproject.toml"}")
+    assert not os.path.exists("{Path.home() / ".bashrc"}")
+    assert [n for n in os.listdir("/proc") if n.isdigit() and int(n) > 100] == []
+
+def test_interpreter_is_read_only():
+    with pytest.raises(OSError):
+        open(os.path.join(sys.prefix, "pwned"), "w")
+
+def test_tmpfs_is_capped():
+    written = 0
+    with pytest.raises(OSError):
+        for i in range(100):
+            with open(f"/tmp/fill-{{i}}", "wb") as handle:
+                handle.write(b"x" * (4 << 20))
+            written += 4
+    assert written <= 16
+
+def test_no_network():
+    with pytest.raises(OSError):
+        socket.create_connection(("1.1.1.1", 53), timeout=1)
+"""
+    limits = dataclasses.replace(LIMITS, tmpfs_mb=16)
+    report = run_tests(SOLUTION, tests, limits=limits)
+    assert report["passed"] is True, report["failures"] or report["error"]
+    assert report["passed_count"] == 4

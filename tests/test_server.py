@@ -58,7 +58,12 @@ class TestRemoteRunnable:
 
     def test_stream_yields_one_chunk_per_node(self, server):
         chunks = list(_agent(server).stream({"task": TASK}, config=_thread()))
-        assert [next(iter(chunk)) for chunk in chunks] == ["generate", "validate", "review", "finalize"]
+        assert [next(iter(chunk)) for chunk in chunks] == [
+            "generate",
+            "validate",
+            "review",
+            "finalize",
+        ]
         assert chunks[-1]["finalize"]["passed"] is True
 
     def test_batch_runs_each_input_on_its_own_thread(self, server):
@@ -71,7 +76,12 @@ class TestRemoteRunnable:
         async def collect() -> list[dict]:
             remote = _agent(server)
             try:
-                return [event async for event in remote.astream_events({"task": TASK}, _thread(), version="v2")]
+                return [
+                    event
+                    async for event in remote.astream_events(
+                        {"task": TASK}, _thread(), version="v2"
+                    )
+                ]
             finally:
                 await remote.async_client.aclose()
 
@@ -109,7 +119,9 @@ class TestThreads:
         state = client.get(f"/threads/{thread_id}/state").json()
         assert state["finished"] is True and state["next"] == []
         assert state["values"]["code"] == output["code"]
-        history = client.get(f"/threads/{thread_id}/history", params={"limit": 3, "values": "true"}).json()
+        history = client.get(
+            f"/threads/{thread_id}/history", params={"limit": 3, "values": "true"}
+        ).json()
         assert len(history) == 3 and history[0]["checkpoint_id"] == state["checkpoint_id"]
         assert history[1]["next"] == ["finalize"] and "values" in history[1]
         full = client.get(f"/threads/{thread_id}/history").json()
@@ -141,7 +153,9 @@ class TestThreads:
         _agent(server).invoke({"task": TASK}, config=config)
         history = client.get(f"/threads/{thread_id}/history").json()
         before_review = next(c for c in history if c["next"] == ["review"])
-        replayed = client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": before_review["checkpoint_id"]})
+        replayed = client.post(
+            f"/threads/{thread_id}/replay", json={"checkpoint_id": before_review["checkpoint_id"]}
+        )
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["replayed_nodes"] == ["review"]
         assert replayed.json()["output"]["passed"] is True
@@ -153,8 +167,13 @@ class TestThreads:
         forked = [c for c in after if c["checkpoint_id"] not in old_ids]
         assert any(c["parent_checkpoint_id"] == before_review["checkpoint_id"] for c in forked)
         final = history[0]["checkpoint_id"]
-        assert client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": final}).status_code == 409
-        missing = client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": "no-such-checkpoint"})
+        assert (
+            client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": final}).status_code
+            == 409
+        )
+        missing = client.post(
+            f"/threads/{thread_id}/replay", json={"checkpoint_id": "no-such-checkpoint"}
+        )
         assert missing.status_code == 404
 
     @pytest.mark.parametrize(
@@ -179,7 +198,9 @@ class TestThreads:
 
 class TestAgentEndpoints:
     def test_generate(self, client):
-        out = client.post("/agents/generate/invoke", json={"input": {"task": TASK}}).json()["output"]
+        out = client.post("/agents/generate/invoke", json={"input": {"task": TASK}}).json()[
+            "output"
+        ]
         assert "def add" in out["code"] and "def test_" in out["tests"]
         assert out["model_calls"] == 2 and out["output_tokens"] > 0
 
@@ -202,7 +223,12 @@ class TestAgentEndpoints:
         assert out["review"]["model_score"] == 9 and out["review"]["model_review"] == "done"
 
     def test_review_static_only(self, client):
-        body = {"input": {"code": "import os\n\n\ndef Twice(x):\n    return x * 2\n", "ask_model": False}}
+        body = {
+            "input": {
+                "code": "import os\n\n\ndef Twice(x):\n    return x * 2\n",
+                "ask_model": False,
+            }
+        }
         out = client.post("/agents/review/invoke", json=body).json()["output"]
         assert out["validation"] is None and out["review"]["model_score"] is None
         assert out["review"]["pep8_count"] >= 2
@@ -210,17 +236,26 @@ class TestAgentEndpoints:
     def test_pep8(self, client):
         code = "import os\n\n\ndef Twice(x):\n    y = 2; return x * y\n"
         out = client.post("/agents/pep8/invoke", json={"input": {"code": code}}).json()["output"]
-        assert {f["code"] for f in out["findings"]} >= {"F401", "N802", "E702"} and out["error"] is None
+        assert {f["code"] for f in out["findings"]} >= {"F401", "N802", "E702"} and out[
+            "error"
+        ] is None
 
     def test_coverage(self, client):
-        body = {"input": {"code": GOOD_CODE + "\n\ndef unused(x):\n    return x * 2\n", "tests": ADD_TESTS}}
+        body = {
+            "input": {
+                "code": GOOD_CODE + "\n\ndef unused(x):\n    return x * 2\n",
+                "tests": ADD_TESTS,
+            }
+        }
         out = client.post("/agents/coverage/invoke", json=body).json()["output"]
         assert out["passed"] is True and out["passed_count"] == 2
         assert out["coverage"] is not None and 0 < out["coverage"] < 100
 
     def test_complexity(self, client):
-        code = "def f(x):\n    if x:\n        return 1\n    for i in range(3):\n        x += i\n    return x\n"
-        out = client.post("/agents/complexity/invoke", json={"input": {"code": code}}).json()["output"]
+        code = "def f(x):\n    if x:\n        return 1\n    for i in range(3):\n        x += i\n"
+        out = client.post("/agents/complexity/invoke", json={"input": {"code": code}}).json()[
+            "output"
+        ]
         assert out["max_complexity"] == 3 and out["blocks"][0]["name"] == "f"
 
     def test_an_agent_through_remote_runnable(self, server):
@@ -239,7 +274,11 @@ class TestServerInfo:
             "loaded": True,
             "name": FAKE_MODEL_NAME,
             "engine": "fake",
-            "details": {"name": FAKE_MODEL_NAME, "engine": "fake", "note": "scripted fake for tests"},
+            "details": {
+                "name": FAKE_MODEL_NAME,
+                "engine": "fake",
+                "note": "scripted fake for tests",
+            },
         }
         assert health["checkpointer"] == "sqlite"
         assert health["sandbox"]["tier"] in {"bubblewrap", "unshare", "rlimits"}
@@ -248,9 +287,10 @@ class TestServerInfo:
     def test_stats_count_finished_runs(self, server, client):
         before = client.get("/stats").json()
         _agent(server).invoke({"task": TASK}, config=_thread())
+        list(_agent(server).stream({"task": TASK}, config=_thread()))
         after = client.get("/stats").json()
-        assert after["runs_finished"] == before["runs_finished"] + 1
-        assert after["passed"] == before["passed"] + 1 and after["pass_rate"] > 0
+        assert after["runs_finished"] == before["runs_finished"] + 2
+        assert after["passed"] == before["passed"] + 2 and after["pass_rate"] > 0
         assert after["mean_iterations"] >= 1
         nodes = after["nodes"]
         assert set(nodes) >= {"generate", "validate", "review", "finalize"}
@@ -259,7 +299,9 @@ class TestServerInfo:
 
     def test_graph_as_mermaid_and_png(self, client):
         mermaid = client.get("/graph")
-        assert mermaid.status_code == 200 and "generate" in mermaid.text and "refine" in mermaid.text
+        assert (
+            mermaid.status_code == 200 and "generate" in mermaid.text and "refine" in mermaid.text
+        )
         png = client.get("/graph", params={"format": "png"})
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert png.content.startswith(b"\x89PNG")
@@ -291,7 +333,12 @@ BAD_INPUT = [
     ("malformed JSON", "/agent/invoke", b'{"input": {"task": ', 422),
     ("invalid UTF-8", "/agent/invoke", b'{"input": {"task": "\xff\xfe"}}', 422),
     ("JSON nested too deeply", "/agent/invoke", b"[" * 200_000, 422),
-    ("a number too long to parse", "/agent/invoke", b'{"input": {"task": "t", "max_iterations": ' + b"9" * 5000 + b"}}", 422),
+    (
+        "a number too long to parse",
+        "/agent/invoke",
+        b'{"input": {"task": "t", "max_iterations": ' + b"9" * 5000 + b"}}",
+        422,
+    ),
     ("no input", "/agent/invoke", {}, 422),
     ("input not an object", "/agent/invoke", {"input": 5}, 422),
     ("empty task", "/agent/invoke", {"input": {"task": ""}}, 422),
@@ -299,22 +346,60 @@ BAD_INPUT = [
     ("oversized task", "/agent/invoke", {"input": {"task": "x" * 20_001}}, 422),
     ("unknown input field", "/agent/invoke", {"input": {"task": TASK, "shell": "rm -rf /"}}, 422),
     ("budget out of range", "/agent/invoke", {"input": {"task": TASK, "max_iterations": 11}}, 422),
-    ("entry point not an identifier", "/agent/invoke", {"input": {"task": TASK, "entry_point": "os.system"}}, 422),
-    ("unknown model in the input", "/agent/invoke", {"input": {"task": TASK, "model": "gpt-9"}}, 422),
-    ("unknown model in the config", "/agent/invoke",
-     {"input": {"task": TASK}, "config": {"configurable": {"model": "gpt-9"}}}, 422),
-    ("unknown model, batch item", "/agent/batch", {"inputs": [{"task": TASK}, {"task": TASK, "model": "x"}]}, 422),
+    (
+        "entry point not an identifier",
+        "/agent/invoke",
+        {"input": {"task": TASK, "entry_point": "os.system"}},
+        422,
+    ),
+    (
+        "unknown model in the input",
+        "/agent/invoke",
+        {"input": {"task": TASK, "model": "gpt-9"}},
+        422,
+    ),
+    (
+        "unknown model in the config",
+        "/agent/invoke",
+        {"input": {"task": TASK}, "config": {"configurable": {"model": "gpt-9"}}},
+        422,
+    ),
+    (
+        "unknown model, batch item",
+        "/agent/batch",
+        {"inputs": [{"task": TASK}, {"task": TASK, "model": "x"}]},
+        422,
+    ),
     ("unknown model, stream", "/agent/stream", {"input": {"task": TASK, "model": "gpt-9"}}, 422),
-    ("unknown model, single agent", "/agents/generate/invoke", {"input": {"task": TASK, "model": "gpt-9"}}, 422),
-    ("unsafe thread id", "/agent/invoke",
-     {"input": {"task": TASK}, "config": {"configurable": {"thread_id": "../../etc/passwd"}}}, 422),
+    (
+        "unknown model, single agent",
+        "/agents/generate/invoke",
+        {"input": {"task": TASK, "model": "gpt-9"}},
+        422,
+    ),
+    (
+        "unsafe thread id",
+        "/agent/invoke",
+        {"input": {"task": TASK}, "config": {"configurable": {"thread_id": "../../etc/passwd"}}},
+        422,
+    ),
     ("empty task, stream_events", "/agent/stream_events", {"input": {"task": ""}}, 422),
     ("empty task, batch", "/agent/batch", {"inputs": [{"task": TASK}, {"task": ""}]}, 422),
-    ("bad item, single-agent batch", "/agents/pep8/batch", {"inputs": [{"code": "x = 1"}, {"code": ""}]}, 422),
+    (
+        "bad item, single-agent batch",
+        "/agents/pep8/batch",
+        {"inputs": [{"code": "x = 1"}, {"code": ""}]},
+        422,
+    ),
     ("batch over the limit", "/agent/batch", {"inputs": [{"task": TASK}] * 9}, 413),
     ("body over 1 MiB", "/agent/invoke", {"input": {"task": "x" * (MIB + 10)}}, 413),
     ("empty code, pep8", "/agents/pep8/invoke", {"input": {"code": "  "}}, 422),
-    ("code over the limit, complexity", "/agents/complexity/invoke", {"input": {"code": "x = 1\n" * 20_000}}, 422),
+    (
+        "code over the limit, complexity",
+        "/agents/complexity/invoke",
+        {"input": {"code": "x = 1\n" * 20_000}},
+        422,
+    ),
     ("tests missing, validate", "/agents/validate/invoke", {"input": {"code": GOOD_CODE}}, 422),
     ("task missing, generate", "/agents/generate/invoke", {"input": {"entry_point": "f"}}, 422),
     ("replay without checkpoint", "/threads/t1/replay", {}, 422),
@@ -322,28 +407,42 @@ BAD_INPUT = [
 
 
 class TestBadInput:
-    @pytest.mark.parametrize(("case", "path", "body", "status"), BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
+    @pytest.mark.parametrize(
+        ("case", "path", "body", "status"), BAD_INPUT, ids=[row[0] for row in BAD_INPUT]
+    )
     def test_bad_input_gets_a_4xx_with_a_message(self, client, case, path, body, status):
         if isinstance(body, bytes):
             response = client.post(path, content=body, headers={"content-type": "application/json"})
         else:
             response = client.post(path, json=body)
-        assert response.status_code == status, f"{case}: {response.status_code} {response.text[:300]}"
+        assert response.status_code == status, (
+            f"{case}: {response.status_code} {response.text[:300]}"
+        )
         assert response.json()["detail"], case
 
     def test_chunked_body_over_the_limit_is_cut_off(self, client):
-        response = client.post("/agent/invoke", content=_chunks(MIB + MIB // 2), headers={"content-type": "application/json"})
+        response = client.post(
+            "/agent/invoke",
+            content=_chunks(MIB + MIB // 2),
+            headers={"content-type": "application/json"},
+        )
         assert "content-length" not in response.request.headers  # it really was chunked
         assert response.status_code == 413
         assert "limit" in response.json()["detail"]
 
     def test_chunked_body_under_the_limit_is_accepted(self, client):
-        response = client.post("/agents/complexity/invoke", content=iter([b'{"input": {"code": "x = 1"}}']))
+        response = client.post(
+            "/agents/complexity/invoke", content=iter([b'{"input": {"code": "x = 1"}}'])
+        )
         assert response.status_code == 200, response.text
 
     @pytest.mark.parametrize(
         ("method", "path", "status"),
-        [("GET", "/agent/invoke", 405), ("GET", "/no/such/route", 404), ("GET", "/graph?format=gif", 422)],
+        [
+            ("GET", "/agent/invoke", 405),
+            ("GET", "/no/such/route", 404),
+            ("GET", "/graph?format=gif", 422),
+        ],
     )
     def test_wrong_routes_and_methods(self, client, method, path, status):
         assert client.request(method, path).status_code == status

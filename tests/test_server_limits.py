@@ -33,7 +33,11 @@ def test_slowly():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"STARCODER_MAX_RUNNING": "1", "STARCODER_MAX_QUEUED": "1", "STARCODER_QUEUE_TIMEOUT_S": "60"}
+    env = {
+        "STARCODER_MAX_RUNNING": "1",
+        "STARCODER_MAX_QUEUED": "1",
+        "STARCODER_QUEUE_TIMEOUT_S": "60",
+    }
     with running_server(tmp_path_factory.mktemp("limits"), env=env, api_key=API_KEY) as running:
         yield running
 
@@ -59,7 +63,9 @@ class TestApiKey:
         ],
     )
     def test_every_route_needs_the_key(self, server, method, path):
-        response = httpx.request(method, server.url + path, json={"input": {"task": "x"}}, timeout=30)
+        response = httpx.request(
+            method, server.url + path, json={"input": {"task": "x"}}, timeout=30
+        )
         assert response.status_code == 401
         assert "API key" in response.json()["detail"]
         assert response.headers["www-authenticate"].startswith("Basic")
@@ -80,12 +86,19 @@ class TestApiKey:
 
     @pytest.mark.parametrize(
         "headers",
-        [{"X-API-Key": API_KEY}, {"Authorization": f"Bearer {API_KEY}"}, {"Authorization": _basic("api", API_KEY)}],
+        [
+            {"X-API-Key": API_KEY},
+            {"Authorization": f"Bearer {API_KEY}"},
+            {"Authorization": _basic("api", API_KEY)},
+        ],
         ids=["x-api-key", "bearer", "basic"],
     )
     def test_the_right_key_opens_every_route(self, server, headers):
         assert httpx.get(f"{server.url}/health", headers=headers, timeout=30).status_code == 200
-        assert httpx.get(f"{server.url}/agent/playground/", headers=headers, timeout=30).status_code == 200
+        assert (
+            httpx.get(f"{server.url}/agent/playground/", headers=headers, timeout=30).status_code
+            == 200
+        )
 
     def test_remote_runnable_with_the_key(self, server):
         remote = RemoteRunnable(f"{server.url}/agents/complexity/", headers={"X-API-Key": API_KEY})

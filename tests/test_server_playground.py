@@ -71,7 +71,8 @@ def test_the_playground_needs_the_key(server, browser):
 def test_the_playground_runs_a_task_to_the_end(server, browser):
     thread_id = f"playground-{uuid.uuid4().hex[:8]}"
     context = browser.new_context(
-        http_credentials={"username": "api", "password": API_KEY}, viewport={"width": 1280, "height": 1500}
+        http_credentials={"username": "api", "password": API_KEY},
+        viewport={"width": 1280, "height": 1500},
     )
     page = context.new_page()
     errors: list[str] = []
@@ -87,7 +88,10 @@ def test_the_playground_runs_a_task_to_the_end(server, browser):
         sync_api.expect(page.get_by_text('"finalize"')).to_be_visible(timeout=90_000)
         sync_api.expect(page.get_by_text('"best_iteration"').first).to_be_visible()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        form_shot, result_shot = ARTIFACTS / "playground-form.png", ARTIFACTS / "playground-result.png"
+        form_shot, result_shot = (
+            ARTIFACTS / "playground-form.png",
+            ARTIFACTS / "playground-result.png",
+        )
         page.screenshot(path=str(form_shot))
         # The end of the run: the last lines of finalize's block, under it the Start button.
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
@@ -96,5 +100,7 @@ def test_the_playground_runs_a_task_to_the_end(server, browser):
         assert not errors, errors
     finally:
         context.close()
-    state = httpx.get(f"{server.url}/threads/{thread_id}/state", headers={"X-API-Key": API_KEY}).json()
+    state = httpx.get(
+        f"{server.url}/threads/{thread_id}/state", headers={"X-API-Key": API_KEY}
+    ).json()
     assert state["finished"] is True and state["values"]["passed"] is True

@@ -16,7 +16,9 @@ from langserve import RemoteRunnable
 
 from tests.server_process import ServerProcess, running_server
 
-ADMIN_URL = os.environ.get("STARCODER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "STARCODER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TASK = "Write add(a, b) that returns the sum of a and b."
 
 
@@ -37,7 +39,9 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     env = {"STARCODER_TEST_CHECKPOINTER": database_url.replace("postgresql://", "postgres://", 1)}
     with (
         running_server(tmp_path_factory.mktemp("replica-a"), env=env) as first,
@@ -66,11 +70,15 @@ def test_a_thread_run_on_one_replica_is_read_and_resumed_on_the_other(replicas, 
     # The other replica continues the same thread.
     before_review = next(c for c in history if c["next"] == ["review"])
     replayed = httpx.post(
-        f"{second.url}/threads/{thread_id}/replay", json={"checkpoint_id": before_review["checkpoint_id"]}, timeout=120
+        f"{second.url}/threads/{thread_id}/replay",
+        json={"checkpoint_id": before_review["checkpoint_id"]},
+        timeout=120,
     )
     assert replayed.status_code == 200 and replayed.json()["output"]["passed"] is True
     assert len(httpx.get(f"{first.url}/threads/{thread_id}/history").json()) > len(history)
 
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread_id,)).fetchone()
+        rows = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread_id,)
+        ).fetchone()
     assert rows is not None and rows[0] > len(history)

@@ -1,9 +1,9 @@
 """The supervisor that runs inside the sandbox: limits, pytest under coverage, the verdict.
 
 It is started by the host with one JSON argument (see :class:`HarnessConfig` for its
-keys) and runs with the interpreter's ``-I`` flag, so no environment variable or
-work-folder file reaches it. It imports nothing of the project: only this folder is
-mounted into the sandbox.
+keys) and runs with the interpreter's ``-I -S`` flags, so no environment variable,
+work-folder file or site package reaches it. It imports only the standard library and
+nothing of the project: only this folder is mounted into the sandbox.
 
 Modes:
 
@@ -13,9 +13,11 @@ Modes:
   behind, read the counts from the JUnit XML report (never from the exit code), and
   print one result line, prefixed with :data:`RESULT_MARKER`, on its own stdout.
 
-Everything here that parses what the tests produced (the XML report, the coverage
-data, the output) runs inside the sandbox, so a hostile report can only hurt the
-sandbox. The host still checks the result line's shape.
+The coverage percent comes from the guard plugin (``sandbox_guard.py``), measured in
+the pytest process at the end of the session. Everything that parses what the tests
+produced (the XML report, the plugin's file, the output) runs inside the sandbox, so
+a hostile report can only hurt the sandbox. The host still checks the result line's
+shape.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import xml.etree.ElementTree as ET
 from typing import Any, TypedDict
 
 RESULT_MARKER = "@@starcoder-sandbox-result@@"
-SENTINEL_ENV = "STARCODER_SANDBOX_SENTINEL"  # the same name as in sandbox_guard.py
+SENTINEL_ENV = "STARCODER_SANDBOX_SENTINEL"  # these two as in sandbox_guard.py
+COVERAGE_INCLUDE_ENV = "STARCODER_SANDBOX_COVERAGE_OF"
 MAX_FAILURES = 20
 TRACEBACK_CHARS = 1500
 MESSAGE_CHARS = 300
@@ -153,19 +156,24 @@ def _read_until_done(
                 exited_at = now
             if exited_at is not None and now - exited_at > EXIT_GRACE_S:
                 break  # something the tests started still holds the pipes open
-            for key, _ in selector.select(timeout=min(0.1, deadline - now)):
-                chunk = os.read(key.fd, 65536)
-                if chunk:
-                    tails[key.fd].add(chunk)
-                else:
-                    selector.unregister(key.fileobj)
-        while proc.poll() is None:
-            if time.monotonic() >= deadline:
-                return True
-            time.sleep(0.01)
-        return False
+            _drain(selector, tails, min(0.1, deadline - now))
     finally:
         selector.close()
+    while proc.poll() is None:
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _drain(selector: selectors.BaseSelector, tails: dict[int, _Tail], timeout: float) -> None:
+    """Read what is ready; stop watching pipes that reached end of file."""
+    for key, _ in selector.select(timeout=timeout):
+        chunk = os.read(key.fd, 65536)
+        if chunk:
+            tails[key.fd].add(chunk)
+        else:
+            selector.unregister(key.fileobj)
 
 
 def kill_leftovers(proc: subprocess.Popen[bytes], private_pidns: bool) -> None:
@@ -186,6 +194,7 @@ def run_child(cfg: HarnessConfig) -> dict[str, Any]:
     """Run pytest under coverage; return exit status, timing-out and output tails."""
     env = dict(cfg["env"])
     env[SENTINEL_ENV] = f"{cfg['out_dir']}/sentinel.json"
+    env[COVERAGE_INCLUDE_ENV] = f"{cfg['code_dir']}/{cfg['module']}.py"
     env["PYTHONPATH"] = cfg["lib_dir"]
     keep = int(cfg.get("read_cap_bytes", 65536))
     started = time.monotonic()
@@ -243,15 +252,15 @@ def trim_traceback(text: str, strip: tuple[str, ...] = (), limit: int = TRACEBAC
     """Keep the last frames of the tests' own code and the assertion lines, capped."""
     for prefix in strip:
         text = text.replace(prefix, "")
-    lines = [_short_line(line) for line in text.splitlines() if line.strip()]
-    frames, errors = _frames(lines)
+    frames, errors = _frames([_short_line(ln) for ln in text.splitlines() if ln.strip()])
     own = [frame for frame in frames if not _INTERNAL_FRAME.search(frame[0])]
     kept = (own or frames)[-3:]
-    dropped = len(frames) - len(kept)
-    body = [line for frame in kept for line in frame[:6]] + errors[:15]
-    if len(errors) > 15:
-        body.append(f"E   ... ({len(errors) - 15} more lines)")
-    out = "\n".join(([f"... ({dropped} frames above omitted)"] if dropped else []) + body)
+    head = (
+        [f"... ({len(frames) - len(kept)} frames above omitted)"] if len(kept) < len(frames) else []
+    )
+    more = [f"E   ... ({len(errors) - 15} more lines)"] if len(errors) > 15 else []
+    body = [line for frame in kept for line in frame[:6]] + errors[:15] + more
+    out = "\n".join(head + body)
     return out if len(out) <= limit else out[: limit - 4] + "\n..."
 
 
@@ -267,12 +276,17 @@ def _exception_line(text: str) -> str:
         return "unknown error"
     line = candidates[-1]
     if line.startswith(("SyntaxError", "IndentationError", "TabError")):
-        where = [m for m in candidates if m.startswith("File ")]
-        if where:
-            match = re.match(r'File "(?:.*/)?([^/"]+)", line (\d+)', where[-1])
-            if match:
-                line += f" ({match.group(1)}, line {match.group(2)})"
+        line += _syntax_error_location(candidates)
     return _short_line(line)
+
+
+def _syntax_error_location(lines: list[str]) -> str:
+    """`` (solution.py, line 3)`` from the ``File "...", line 3`` line of a syntax error."""
+    for line in reversed(lines):
+        match = re.match(r'File "(?:.*/)?([^/"]+)", line (\d+)', line)
+        if match:
+            return f" ({match.group(1)}, line {match.group(2)})"
+    return ""
 
 
 def _test_name(case: ET.Element, module: str) -> str:
@@ -284,54 +298,51 @@ def _test_name(case: ET.Element, module: str) -> str:
     return f"{classname.removeprefix(prefix + '.')}::{name}"
 
 
+def _failure(case: ET.Element, kind: str, text: str, cfg: HarnessConfig) -> dict[str, str]:
+    first = kind.strip().splitlines()[0] if kind.strip() else ""
+    return {
+        "test": _test_name(case, cfg["module"]),
+        "message": _short_line(first)[:MESSAGE_CHARS],
+        "traceback": trim_traceback(text, path_prefixes(cfg)),
+    }
+
+
 def read_junit(path: str, cfg: HarnessConfig) -> dict[str, Any]:
     """Counts, failures, and collection problems from pytest's JUnit XML report."""
     counts = {"passed": 0, "failed": 0, "errored": 0, "skipped": 0}
     failures: list[dict[str, str]] = []
-    problem: str | None = None
+    problems: list[str] = []
     for case in ET.parse(path).getroot().iter("testcase"):
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error"):
                 outcome = "failed" if child.tag == "failure" else "errored"
-                text = child.text or ""
-                kind = child.get("message", "")
-                if kind in ("collection failure", "internal error"):
-                    problem = problem or _collection_problem(kind, text)
-                if len(failures) < MAX_FAILURES:
-                    failures.append({
-                        "test": _test_name(case, cfg["module"]),
-                        "message": _short_line(kind.strip().splitlines()[0] if kind.strip() else "")[:MESSAGE_CHARS],
-                        "traceback": trim_traceback(text, path_prefixes(cfg)),
-                    })  # fmt: skip
+                failures.append(_failure(case, child.get("message", ""), child.text or "", cfg))
+                problems += _collection_problem(child.get("message", ""), child.text or "")
             elif child.tag == "skipped" and outcome == "passed":
                 outcome = "skipped"
         counts[outcome] += 1
-    return {"counts": counts, "failures": failures, "problem": problem}
+    return {
+        "counts": counts,
+        "failures": failures[:MAX_FAILURES],
+        "problem": problems[0] if problems else None,
+    }
 
 
-def _collection_problem(kind: str, text: str) -> str:
+def _collection_problem(kind: str, text: str) -> list[str]:
+    """What kept the tests from being collected, if ``kind`` says that happened."""
+    if kind not in ("collection failure", "internal error"):
+        return []
     if kind == "collection failure" or "importtestmodule" in text:
-        return f"import failed: {_exception_line(text)}"
-    return f"pytest internal error: {_exception_line(text)}"
+        return [f"import failed: {_exception_line(text)}"]
+    return [f"pytest internal error: {_exception_line(text)}"]
 
 
-def read_coverage(cfg: HarnessConfig) -> float | None:
-    """Percent of the solution module's statements the tests ran, or None without data."""
-    data_file = f"{cfg['out_dir']}/.coverage"
-    if not os.path.exists(data_file):
-        return None
-    try:
-        import io
-
-        import coverage
-
-        cov = coverage.Coverage(data_file=data_file, config_file=f"{cfg['lib_dir']}/coveragerc")
-        cov.load()
-        percent = cov.report(file=io.StringIO(), include=[f"{cfg['code_dir']}/{cfg['module']}.py"])
-        return round(float(percent), 2)
-    except Exception:  # noqa: BLE001 - no data, or data the tests corrupted
-        return None
+def sentinel_coverage(sentinel: dict[str, Any] | None) -> float | None:
+    """The coverage percent the guard plugin measured, if it is a number."""
+    value = (sentinel or {}).get("coverage")
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+    return float(value) if ok else None  # type: ignore[arg-type]
 
 
 def read_sentinel(cfg: HarnessConfig) -> dict[str, Any] | None:
@@ -346,11 +357,11 @@ def read_sentinel(cfg: HarnessConfig) -> dict[str, Any] | None:
 
 # -- the verdict -------------------------------------------------------------------------
 
-_SIGNAL_HINTS = {
-    signal.SIGXCPU: "the CPU time limit",
-    signal.SIGXFSZ: "the file size limit",
-    signal.SIGKILL: "killed, perhaps for memory",
-    signal.SIGSEGV: "a segmentation fault",
+_SIGNAL_HINTS: dict[int, str] = {
+    signal.SIGXCPU.value: "the CPU time limit",
+    signal.SIGXFSZ.value: "the file size limit",
+    signal.SIGKILL.value: "killed from outside, perhaps for memory",
+    signal.SIGSEGV.value: "a segmentation fault",
 }
 
 
@@ -373,10 +384,10 @@ def _crash_reason(returncode: int) -> str:
     return f"crashed: pytest was killed by {name}" + (f" ({hint})" if hint else "")
 
 
-def verdict(child: dict[str, Any], report: dict[str, Any] | None, sentinel: dict[str, Any] | None,
-            deadline_s: float) -> str | None:  # fmt: skip
-    """Why the run did not pass, or None when it did."""
-    returncode = child["returncode"]
+def _abnormal_end(
+    child: dict[str, Any], sentinel: dict[str, Any] | None, deadline_s: float
+) -> str | None:
+    """Why the run's outcome cannot be read from its report at all, if so."""
     if child["timed_out"]:
         hung = _hanging_test(child["stdout"].text(20000))
         return f"timed out after {deadline_s:g}s" + (f" in {hung}" if hung else "")
@@ -384,8 +395,22 @@ def verdict(child: dict[str, Any], report: dict[str, Any] | None, sentinel: dict
         return "the tests tried to change how pytest reports: " + "; ".join(
             str(item) for item in sentinel["tampering"][:3]
         )
-    if returncode < 0:
-        return _crash_reason(returncode)
+    if child["returncode"] < 0:
+        return _crash_reason(child["returncode"])
+    return None
+
+
+def verdict(
+    child: dict[str, Any],
+    report: dict[str, Any] | None,
+    sentinel: dict[str, Any] | None,
+    deadline_s: float,
+) -> str | None:
+    """Why the run did not pass, or None when it did."""
+    abnormal = _abnormal_end(child, sentinel, deadline_s)
+    if abnormal:
+        return abnormal
+    returncode = child["returncode"]
     if report is None:
         return (
             f"pytest ended without writing its report (exit code {returncode}): "
@@ -393,7 +418,13 @@ def verdict(child: dict[str, Any], report: dict[str, Any] | None, sentinel: dict
         )
     if report["problem"]:
         return str(report["problem"])
-    counts = report["counts"]
+    return _report_verdict(report["counts"], returncode, sentinel)
+
+
+def _report_verdict(
+    counts: dict[str, int], returncode: int, sentinel: dict[str, Any] | None
+) -> str | None:
+    """The verdict from a report that pytest did write."""
     ran = counts["passed"] + counts["failed"] + counts["errored"]
     if ran == 0 and counts["skipped"]:
         return f"no tests ran: all {counts['skipped']} were skipped"
@@ -431,7 +462,7 @@ def run_pytest(cfg: HarnessConfig) -> dict[str, Any]:
         "errored_count": counts["errored"],
         "skipped_count": counts["skipped"],
         "timed_out": bool(child["timed_out"]),
-        "coverage": read_coverage(cfg) if report else None,
+        "coverage": sentinel_coverage(sentinel) if report else None,
         "error": error,
         "failures": report["failures"] if report else [],
         "stdout_tail": child["stdout"].text(tail, strip),

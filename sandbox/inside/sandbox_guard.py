@@ -11,10 +11,13 @@ tampering.
 Code that runs inside the pytest process can always forge its own results with
 enough effort; this plugin is a guard against the usual tricks, and the sandbox, not
 this plugin, is what keeps the host safe.
+
+It also measures the coverage of the code module at the end of the session.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from types import ModuleType
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 
 SENTINEL_ENV = "STARCODER_SANDBOX_SENTINEL"
+COVERAGE_INCLUDE_ENV = "STARCODER_SANDBOX_COVERAGE_OF"
 
 _tampering: list[str] = []
 _collecting = False
@@ -60,11 +64,35 @@ def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: Any) -> Non
         _tampering.append(f"plugin registered during the run: {plugin_name or plugin!r}"[:200])
 
 
+def _coverage_percent() -> float | None:
+    """Percent of the code module's statements run so far, from the running coverage.py.
+
+    Measured here, where coverage.py is already loaded, rather than by reading its data
+    file in another process: that would cost a second import of coverage.py per run.
+    """
+    include = os.environ.get(COVERAGE_INCLUDE_ENV)
+    try:
+        import coverage
+
+        cov = coverage.Coverage.current()
+        if cov is None or not include:
+            return None
+        cov.stop()
+        return round(float(cov.report(file=io.StringIO(), include=[include])), 2)
+    except Exception:  # noqa: BLE001 - no data (module never imported), or a broken module
+        return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the sentinel file that says the session ended normally."""
+    """Write the sentinel file that says the session ended normally, with the coverage."""
     path = os.environ.get(SENTINEL_ENV)
     if not path:
         return
+    result = {
+        "exitstatus": int(exitstatus),
+        "tampering": _tampering[:10],
+        "coverage": _coverage_percent(),
+    }
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump({"exitstatus": int(exitstatus), "tampering": _tampering[:10]}, handle)
+        json.dump(result, handle)
