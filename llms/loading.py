@@ -33,7 +33,7 @@ __all__ = ["FALLBACK_ERRORS", "LoadedModel", "check_model", "list_models", "load
 logger = logging.getLogger(__name__)
 
 ENGINES = ("transformers", "llama.cpp", "endpoint")
-_ROLES: tuple[Role, ...] = ("generator", "tester", "reviewer", "refiner")
+_ROLES: tuple[Role, ...] = ("generator", "tester", "reviewer", "refiner", "arbiter")
 
 _cache: dict[tuple[str, str | None, str | None], LoadedModel] = {}
 _cache_lock = threading.RLock()

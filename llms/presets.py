@@ -24,7 +24,7 @@ __all__ = [
     "resolve",
 ]
 
-Role = Literal["generator", "tester", "reviewer", "refiner"]
+Role = Literal["generator", "tester", "reviewer", "refiner", "arbiter"]
 StopRule = Literal["code", "json"]
 """``code``: stop once the first fenced code block closes; ``json``: once the first
 top-level JSON object closes."""
@@ -47,6 +47,7 @@ DEFAULT_ROLES: dict[Role, RoleSettings] = {
     "tester": RoleSettings(max_new_tokens=512, stop="code"),
     "refiner": RoleSettings(max_new_tokens=512, stop="code"),
     "reviewer": RoleSettings(max_new_tokens=256, stop="json"),
+    "arbiter": RoleSettings(max_new_tokens=64, stop="json"),
 }
 
 
@@ -101,6 +102,7 @@ _BASE_ROLES: dict[Role, RoleSettings] = {
     "tester": RoleSettings(max_new_tokens=384, stop="code"),
     "refiner": RoleSettings(max_new_tokens=384, stop="code"),
     "reviewer": RoleSettings(max_new_tokens=192, stop="json"),
+    "arbiter": RoleSettings(max_new_tokens=48, stop="json"),
 }
 
 PRESETS: dict[str, Preset] = {

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _V1_ROOT = Path("/sys/fs/cgroup/pids")
 _V2_MOUNT = Path("/sys/fs/cgroup")
+_PREFIX = "starcoder-sandbox-"
 
 
 def _own_v2_group() -> Path | None:
@@ -49,6 +50,17 @@ def pids_cgroup_root() -> Path | None:
     return group if delegated and os.access(group, os.W_OK) else None
 
 
+def _remove_stale(root: Path) -> None:
+    """Delete empty groups left by processes that died before cleaning up."""
+    for group in root.glob(f"{_PREFIX}*"):
+        owner = group.name[len(_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                group.rmdir()  # fails, harmlessly, while a task is still inside
+            except OSError:
+                pass
+
+
 class PidsCgroup:
     """One run's cgroup: created with a ``pids.max``, emptied and removed afterwards."""
 
@@ -62,7 +74,8 @@ class PidsCgroup:
         root = pids_cgroup_root()
         if root is None:
             return None
-        path = root / f"starcoder-sandbox-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        _remove_stale(root)
+        path = root / f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             path.mkdir()
             (path / "pids.max").write_text(str(max_pids))

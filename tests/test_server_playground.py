@@ -104,3 +104,18 @@ def test_the_playground_runs_a_task_to_the_end(server, browser):
         f"{server.url}/threads/{thread_id}/state", headers={"X-API-Key": API_KEY}
     ).json()
     assert state["finished"] is True and state["values"]["passed"] is True
+
+
+@pytest.mark.parametrize("agent", ["generate", "refine", "review", "coverage"])
+def test_single_agent_playgrounds_draw_their_forms(server, browser, agent):
+    context = browser.new_context(http_credentials={"username": "api", "password": API_KEY})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{server.url}/agents/{agent}/playground/")
+        first_field = "task" if agent == "generate" else "code"
+        sync_api.expect(page.locator(f'[id="#/properties/{first_field}-input"]')).to_be_visible()
+        assert not errors, errors
+    finally:
+        context.close()
