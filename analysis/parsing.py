@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["ReviewVerdict", "extract_code", "parse_review", "trim_to_parseable"]
+__all__ = ["ReviewVerdict", "extract_code", "first_json_object", "parse_review", "trim_to_parseable"]
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*$", re.MULTILINE)
 _CODE_LANGS = {"", "python", "py", "python3", "pycon"}
@@ -101,7 +101,7 @@ _SCORE_PATTERNS = (
 )
 
 
-def _first_json_object(text: str) -> dict | None:
+def first_json_object(text: str) -> dict | None:
     """Decode the first ``{...}`` object in ``text``, forgiving trailing commas."""
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
@@ -136,7 +136,7 @@ def _as_text_list(value: object) -> list[str]:
 
 def parse_review(text: str) -> ReviewVerdict:
     """Read a reviewer reply: a JSON object if there is one, else score-like prose."""
-    obj = _first_json_object(text)
+    obj = first_json_object(text)
     if obj is not None and "score" in obj:
         return ReviewVerdict(
             score=_clamp_score(obj.get("score")),

@@ -41,6 +41,8 @@ class Settings:
         min_score: Review score (0-10) a passing attempt needs to stop early.
         review_failing: Ask the model to review code whose tests fail (off: the
             failures already say what to fix, and the call costs tokens).
+        arbitrate_tests: Before refining, ask the model afresh about failing one-claim
+            tests, and set aside those whose expected value the task contradicts.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -48,6 +50,7 @@ class Settings:
     max_iterations: int = field(default_factory=lambda: _env("max_iterations", 3))
     min_score: float = field(default_factory=lambda: _env("min_score", 7.0))
     review_failing: bool = field(default_factory=lambda: _env("review_failing", False))
+    arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 

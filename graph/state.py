@@ -12,9 +12,9 @@ serialize without custom types and LangServe can derive JSON schemas (a
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, Required
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from analysis.complexity import ComplexityReport
 from analysis.pep8 import Pep8Finding
@@ -25,6 +25,7 @@ __all__ = [
     "AgentOutput",
     "AgentState",
     "Attempt",
+    "DisputedTest",
     "InvalidTaskError",
     "NodeTiming",
     "ReviewReport",
@@ -71,6 +72,17 @@ class Attempt(TypedDict):
     review: ReviewReport | None
 
 
+class DisputedTest(TypedDict):
+    """A generated test set aside because the task, read afresh, sides with the code."""
+
+    test: str
+    call: str
+    expected: str
+    observed: str
+    arbiter: str
+    iteration: int
+
+
 class NodeTiming(TypedDict):
     """How long one node ran and what its model calls cost."""
 
@@ -103,6 +115,7 @@ class AgentState(TypedDict, total=False):
     review: ReviewReport | None
     attempts: Annotated[list[Attempt], operator.add]
     node_timings: Annotated[list[NodeTiming], operator.add]
+    disputed_tests: Annotated[list[DisputedTest], operator.add]
     # Written by finalize:
     passed: bool
     best_iteration: int
@@ -124,6 +137,7 @@ class AgentOutput(TypedDict, total=False):
     attempts: list[Attempt]
     model: str
     node_timings: list[NodeTiming]
+    disputed_tests: list[DisputedTest]
     result_path: str | None
 
 

@@ -71,6 +71,7 @@ def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -
         "thread_id": thread_id,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "attempts": attempts,
+        "disputed_tests": state.get("disputed_tests", []),
         "node_timings": [*state.get("node_timings", []), timing],
     }
     try:

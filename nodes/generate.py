@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 
 from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
+from analysis.testcases import split_asserts
 from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import ModelProvider, Usage, call_model, node_timing
@@ -89,7 +90,7 @@ def write_tests(
         usage=usage,
     )
     tests = extract_code(reply) or ""
-    parts = [reconcile_tests(tests, code)] if tests else []
+    parts = [split_asserts(reconcile_tests(tests, code))] if tests else []
     if user_tests:
         parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
     return "\n\n".join(parts)

@@ -15,8 +15,10 @@ from langchain_core.runnables import RunnableConfig
 
 from analysis.interface import reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
+from analysis.testcases import remove_tests, test_function_name
 from graph.config import Settings
-from graph.state import AgentState, ReviewReport
+from graph.state import AgentState, DisputedTest, ReviewReport
+from nodes.arbiter import find_disputed_tests
 from nodes.common import ModelProvider, Usage, call_model, node_timing
 from nodes.generate import NO_CODE, write_tests
 from sandbox.report import ValidationReport
@@ -66,7 +68,14 @@ def _rewrite_tests(state: AgentState, config: RunnableConfig, model: ModelProvid
     return code, tests, f"tests rewritten, {tests.count('def test_')} tests"
 
 
-def _rewrite_code(state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage) -> tuple[str, str, str]:
+def _rewrite_code(
+    state: AgentState,
+    config: RunnableConfig,
+    model: ModelProvider,
+    usage: Usage,
+    validation: ValidationReport,
+    tests: str,
+) -> tuple[str, str, str]:
     reply = call_model(
         model,
         "refiner",
@@ -75,16 +84,15 @@ def _rewrite_code(state: AgentState, config: RunnableConfig, model: ModelProvide
         slots={
             "task": state["task"],
             "code": _last_code(state).strip() or "# (no code yet)",
-            "problems": describe_problems(state["validation"], state.get("review")),
+            "problems": describe_problems(validation, state.get("review")),
         },
         config=config,
         usage=usage,
     )
     code = extract_code(reply)
     if not code:
-        return "", state.get("tests", ""), NO_CODE
+        return "", tests, NO_CODE
     code = strip_demo_code(code)
-    tests = state.get("tests", "")
     if not tests.strip():  # the first attempt had no code to write tests for
         tests = write_tests(
             model, task=state["task"], code=code, user_tests=state.get("user_tests"), config=config, usage=usage
@@ -96,11 +104,33 @@ def _rewrite_code(state: AgentState, config: RunnableConfig, model: ModelProvide
 def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, settings: Settings) -> dict:
     """Write the next attempt from the current one's problems."""
     started = time.perf_counter()
+    settings = settings.merged(config)
     iteration = state.get("iteration", 0) + 1
     usage = Usage()
-    tests_only = bool(state.get("tests_need_rewrite") and state.get("code"))
-    code, tests, summary = (_rewrite_tests if tests_only else _rewrite_code)(state, config, model, usage)
+    disputed: list[DisputedTest] = []
+    if state.get("tests_need_rewrite") and state.get("code"):
+        code, tests, summary = _rewrite_tests(state, config, model, usage)
+    else:
+        validation, tests = state["validation"], state.get("tests", "")
+        if settings.arbitrate_tests and validation["failures"] and state.get("code"):
+            disputed = find_disputed_tests(
+                model, task=state["task"], tests=tests, failures=validation["failures"],
+                iteration=iteration, config=config, usage=usage,
+            )  # fmt: skip
+        names = {d["test"] for d in disputed}
+        if names:
+            tests = remove_tests(tests, names)
+            remaining = [f for f in validation["failures"] if test_function_name(f["test"]) not in names]
+            validation = {**validation, "failures": remaining}
+        if names and not validation["failures"] and "def test" in tests:
+            # Every failure was a disputed claim: the code stands, re-validate without them.
+            code, summary = state["code"], f"set aside {len(names)} disputed test(s), code kept"
+        else:
+            code, tests, summary = _rewrite_code(state, config, model, usage, validation, tests)
+            if names:
+                summary += f", set aside {len(names)} disputed test(s)"
     return {
+        "disputed_tests": disputed,
         "iteration": iteration,
         "code": code,
         "tests": tests,

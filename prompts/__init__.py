@@ -22,6 +22,8 @@ PROMPT_NAMES = (
     "reviewer_user",
     "refiner_system",
     "refiner_user",
+    "arbiter_system",
+    "arbiter_user",
 )
 
 

@@ -54,7 +54,7 @@ class FakeScriptedModels:
     def __init__(self, **scripts: Iterable[str]) -> None:
         self.models = {
             role: FakeScriptedChatModel(role=role, replies=list(scripts.get(role, [])), received=[])
-            for role in ("generator", "tester", "reviewer", "refiner")
+            for role in ("generator", "tester", "reviewer", "refiner", "arbiter")
         }
 
     def for_role(self, role: str) -> FakeScriptedChatModel:

@@ -153,3 +153,18 @@ def test_strip_demo_code_keeps_definitions_and_comments():
     cleaned = strip_demo_code(code)
     assert "print" not in cleaned and "# Clean the text." in cleaned and "PATTERN" in cleaned
     assert strip_demo_code("def f(:") == "def f(:"
+
+
+def test_split_asserts_gives_each_claim_its_own_test():
+    from analysis.testcases import claim_of, observed_value, split_asserts
+
+    tests = "def test_p():\n    assert f('abc') == False\n    assert f('aa')\n    assert f('aa')\n    assert not f('ab')\n"
+    split = split_asserts(tests)
+    assert [line for line in split.splitlines() if line.startswith("def")] == [
+        "def test_p_1():", "def test_p_2():", "def test_p_4():",
+    ]  # fmt: skip
+    claim = claim_of(split, "test_solution.py::test_p_1")
+    assert (claim.call, claim.expected) == ("f('abc')", "False")
+    assert observed_value("AssertionError: assert True == False", claim) == (True, True)
+    assert claim_of(split, "test_p_4").expected == "False"
+    assert claim_of("def test_x():\n    y = 1\n    assert y\n", "test_x") is None

@@ -54,6 +54,7 @@ def test_fails_first_then_passes_after_refine(tmp_path):
     models = FakeScriptedModels(
         generator=[fenced(BAD_CODE)],
         tester=[fenced(ADD_TESTS)],
+        arbiter=['{"value": "5"}', '{"reasoning": "1 + -1", "value": 0}'],  # sides with the tests
         refiner=[fenced(GOOD_CODE)],
         reviewer=[GOOD_REVIEW],
     )
@@ -69,6 +70,8 @@ def test_fails_first_then_passes_after_refine(tmp_path):
     assert first["review"]["model_review"].startswith("skipped")  # failing code: no model review
     assert second["validation"]["passed_count"] == 2
     assert result["review"]["model_score"] == 9
+    assert result["disputed_tests"] == [] and models.calls("arbiter") == 2
+    assert "add(2, 3)" in models.for_role("arbiter").received[0][1].content
     # The refiner was shown the real failure, not a paraphrase.
     refine_prompt = models.for_role("refiner").received[0][1].content
     assert "test_small" in refine_prompt and "assert" in refine_prompt
@@ -89,7 +92,8 @@ def test_never_passing_stops_at_budget_with_best_attempt(tmp_path):
         tester=[fenced(ADD_TESTS)],
         refiner=[fenced(almost), fenced(BAD_CODE)],
     )
-    app = build_graph(models, settings=_settings(tmp_path, max_iterations=2), checkpointer=InMemorySaver())
+    settings = _settings(tmp_path, max_iterations=2, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
     result = app.invoke({"task": "Write add(a, b)."}, _config())
 
     assert result["passed"] is False
@@ -97,6 +101,42 @@ def test_never_passing_stops_at_budget_with_best_attempt(tmp_path):
     assert models.calls("refiner") == 2
     assert models.calls("reviewer") == 0
     assert [a["validation"]["passed_count"] for a in result["attempts"]] == [0, 1, 0]
+
+
+WRONG_TESTS = ADD_TESTS + "\n\ndef test_wrong():\n    assert add(2, 2) == 5\n"
+
+
+def test_a_wrong_test_is_set_aside_when_the_arbiter_sides_with_the_code(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)],
+        tester=[fenced(WRONG_TESTS)],
+        arbiter=['{"reasoning": "2 plus 2", "value": "4"}'],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b) that returns the sum."}, _config())
+
+    assert result["passed"] is True and result["iterations"] == 2
+    assert models.calls("refiner") == 0  # the code was right: it is kept as it was
+    assert result["code"] == result["attempts"][0]["code"]
+    assert result["disputed_tests"] == [
+        {"test": "test_wrong", "call": "add(2, 2)", "expected": "5", "observed": "4", "arbiter": "4", "iteration": 1}
+    ]
+    assert "test_wrong" not in result["tests"] and result["validation"]["passed_count"] == 2
+
+
+def test_a_test_stands_when_the_arbiter_sides_with_it(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)],
+        tester=[fenced(WRONG_TESTS)],
+        arbiter=['{"value": "5"}'],  # agrees with the (wrong) test: two votes against the code
+        refiner=[fenced(GOOD_CODE)],
+    )
+    settings = _settings(tmp_path, max_iterations=1)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+    assert result["disputed_tests"] == [] and models.calls("refiner") == 1
+    assert result["passed"] is False and "test_wrong" in result["tests"]
 
 
 def test_budget_from_the_input_overrides_settings(tmp_path):
@@ -172,7 +212,7 @@ def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
     db = tmp_path / "checkpoints.sqlite"
     config = _config("resumable")
     models = FakeScriptedModels(
-        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], refiner=[]  # refine will crash
+        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], arbiter=[]  # refine will crash
     )
     with sqlite3.connect(db, check_same_thread=False) as conn:
         app = build_graph(models, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
@@ -183,7 +223,9 @@ def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
         assert len(saved.values["attempts"]) == 1
 
     # A new process: new models, new connection, same file and thread.
-    fresh = FakeScriptedModels(refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW])
+    fresh = FakeScriptedModels(
+        arbiter=['{"value": "5"}', '{"value": "0"}'], refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW]
+    )
     with sqlite3.connect(db, check_same_thread=False) as conn:
         app = build_graph(fresh, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
         result = app.invoke(None, config)
