@@ -88,6 +88,9 @@ def _print_result(result: dict) -> None:
         out.write(f"summary: {review['summary']}\n")
     for rec in review.get("recommendations", []):
         out.write(f"- {rec}\n")
+    for item in result.get("disputed_tests", []):
+        out.write(f"set aside: {item['test']}: expected {item['call']} == {item['expected']}, "
+                  f"but the code and an independent reference both gave {item['observed']}\n")
     out.write(f"attempts: {result.get('iterations')}  best: {result.get('best_iteration')}  "
               f"model: {result.get('model')}  thread: {result.get('thread_id')}\n")
     if result.get("result_path"):

@@ -41,8 +41,9 @@ class Settings:
         min_score: Review score (0-10) a passing attempt needs to stop early.
         review_failing: Ask the model to review code whose tests fail (off: the
             failures already say what to fix, and the call costs tokens).
-        arbitrate_tests: Before refining, ask the model afresh about failing one-claim
-            tests, and set aside those whose expected value the task contradicts.
+        arbitrate_tests: Before refining, check failing one-claim tests against an
+            independent reference implementation, and set aside those it contradicts
+            when it agrees with the code (see ``nodes.arbiter``).
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """

@@ -73,13 +73,13 @@ class Attempt(TypedDict):
 
 
 class DisputedTest(TypedDict):
-    """A generated test set aside because the task, read afresh, sides with the code."""
+    """A generated test set aside: an independent reference implementation sides with the code."""
 
     test: str
     call: str
-    expected: str
-    observed: str
-    arbiter: str
+    expected: str  # what the test claimed, as source
+    observed: str  # what the code (and the reference) returned, as a repr
+    reference: str
     iteration: int
 
 

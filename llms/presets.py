@@ -47,7 +47,7 @@ DEFAULT_ROLES: dict[Role, RoleSettings] = {
     "tester": RoleSettings(max_new_tokens=512, stop="code"),
     "refiner": RoleSettings(max_new_tokens=512, stop="code"),
     "reviewer": RoleSettings(max_new_tokens=256, stop="json"),
-    "arbiter": RoleSettings(max_new_tokens=64, stop="json"),
+    "arbiter": RoleSettings(max_new_tokens=512, stop="code"),
 }
 
 
@@ -102,7 +102,7 @@ _BASE_ROLES: dict[Role, RoleSettings] = {
     "tester": RoleSettings(max_new_tokens=384, stop="code"),
     "refiner": RoleSettings(max_new_tokens=384, stop="code"),
     "reviewer": RoleSettings(max_new_tokens=192, stop="json"),
-    "arbiter": RoleSettings(max_new_tokens=48, stop="json"),
+    "arbiter": RoleSettings(max_new_tokens=384, stop="code"),
 }
 
 PRESETS: dict[str, Preset] = {

@@ -1,75 +1,98 @@
 """A second opinion on failing tests, used by refine before it touches the code.
 
-A small model's own tests are often wrong. When a one-claim test fails, the code and
-the test disagree; the arbiter — the model asked afresh, from the task alone and
-without seeing the code or the test — breaks the tie. A test is set aside only when
-the arbiter's value equals what the code actually returned (two votes against the
-test's one); otherwise it stands and the code is refined. Every setting-aside is
-recorded in the run's ``disputed_tests`` so the result says which claims were dropped.
+A small model's own tests are often wrong. When a one-claim test
+(``assert f(x) == literal``) fails, the code and the test disagree; the arbiter
+breaks the tie by execution. It asks the model for an independent *reference
+implementation* from the task and the interface alone (it sees neither the code
+nor the tests), runs each disputed call on it in the sandbox, and sets a test
+aside only when the reference returns what the code returned and not what the test
+expected — two independent votes against the test's one. Otherwise the test stands
+and the code is refined. Every setting-aside is recorded in the run's
+``disputed_tests``, so the result says which claims were dropped and why.
 """
 
 from __future__ import annotations
 
 from langchain_core.runnables import RunnableConfig
 
-from analysis.parsing import first_json_object
-from analysis.testcases import claim_of, literal, observed_value
+from analysis.interface import interface_of
+from analysis.parsing import extract_code
+from analysis.testcases import Claim, claim_of, literal, observed_value, test_function_name
 from graph.state import DisputedTest
 from nodes.common import ModelProvider, Usage, call_model
+from sandbox import SandboxLimits, run_tests
 from sandbox.report import TestFailure
 
 __all__ = ["MAX_ARBITRATIONS", "find_disputed_tests"]
 
-MAX_ARBITRATIONS = 4
+MAX_ARBITRATIONS = 8
 
 
-def _arbiter_value(
-    model: ModelProvider, task: str, call: str, config: RunnableConfig | None, usage: Usage
-) -> tuple[bool, object]:
-    reply = call_model(
-        model,
-        "arbiter",
-        system="arbiter_system",
-        user_prompt="arbiter_user",
-        slots={"task": task, "call": call},
-        config=config,
-        usage=usage,
-    )
-    obj = first_json_object(reply) or {}
-    value = obj.get("value")
-    if isinstance(value, str):
-        return literal(value)
-    return (value is not None or "value" in obj), value
+def _claims_worth_checking(tests: str, failures: list[TestFailure]) -> list[tuple[Claim, object]]:
+    """Failing one-claim tests whose observed and expected values are both readable and differ."""
+    claims: list[tuple[Claim, object]] = []
+    for failure in failures:
+        claim = claim_of(tests, failure["test"])
+        if claim is None:
+            continue
+        seen_ok, seen = observed_value(failure["message"], claim)
+        expected_ok, expected = literal(claim.expected)
+        if seen_ok and expected_ok and seen != expected:
+            claims.append((claim, seen))
+    return claims[:MAX_ARBITRATIONS]
+
+
+def _vote_tests(claims: list[tuple[Claim, object]]) -> str:
+    """One test per claim that passes when the reference sides with the code against the test."""
+    parts = ["from solution import *  # noqa: F403\n"]
+    for index, (claim, seen) in enumerate(claims):
+        parts.append(
+            f"def test_vote_{index}():\n"
+            f"    value = {claim.call}\n"
+            f"    assert value == {seen!r} and value != {claim.expected}\n"
+        )
+    return "\n\n".join(parts)
 
 
 def find_disputed_tests(
     model: ModelProvider,
     *,
     task: str,
+    code: str,
     tests: str,
     failures: list[TestFailure],
     iteration: int,
     config: RunnableConfig | None,
     usage: Usage,
+    limits: SandboxLimits | None = None,
 ) -> list[DisputedTest]:
-    """Ask the arbiter about up to :data:`MAX_ARBITRATIONS` failing one-claim tests."""
-    disputed: list[DisputedTest] = []
-    asked = 0
-    for failure in failures:
-        claim = claim_of(tests, failure["test"])
-        if claim is None or asked >= MAX_ARBITRATIONS:
-            continue
-        seen_ok, seen = observed_value(failure["message"], claim)
-        expected_ok, expected = literal(claim.expected)
-        if not (seen_ok and expected_ok) or seen == expected:
-            continue
-        asked += 1
-        ok, value = _arbiter_value(model, task, claim.call, config, usage)
-        if ok and value == seen and value != expected:
-            disputed.append(
-                DisputedTest(
-                    test=claim.test, call=claim.call, expected=claim.expected,
-                    observed=repr(seen), arbiter=repr(value), iteration=iteration,
-                )
-            )  # fmt: skip
-    return disputed
+    """Return the failing tests that an independent reference implementation contradicts."""
+    claims = _claims_worth_checking(tests, failures)
+    if not claims:
+        return []
+    reply = call_model(
+        model,
+        "arbiter",
+        system="arbiter_system",
+        user_prompt="arbiter_user",
+        slots={"task": task, "interface": interface_of(code)},
+        config=config,
+        usage=usage,
+    )
+    reference = extract_code(reply)
+    if not reference:
+        return []
+    report = run_tests(reference, _vote_tests(claims), limits=limits)
+    usage.sandbox_seconds += report["duration_s"]
+    ran = report["passed_count"] + report["failed_count"] + report["errored_count"]
+    if ran != len(claims):  # the reference did not even import: no opinion
+        return []
+    against = {test_function_name(f["test"]) for f in report["failures"]}
+    return [
+        DisputedTest(
+            test=claim.test, call=claim.call, expected=claim.expected,
+            observed=repr(seen), reference="agrees with the code", iteration=iteration,
+        )  # fmt: skip
+        for index, (claim, seen) in enumerate(claims)
+        if f"test_vote_{index}" not in against
+    ]

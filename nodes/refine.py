@@ -21,6 +21,7 @@ from graph.state import AgentState, DisputedTest, ReviewReport
 from nodes.arbiter import find_disputed_tests
 from nodes.common import ModelProvider, Usage, call_model, node_timing
 from nodes.generate import NO_CODE, write_tests
+from sandbox import SandboxLimits
 from sandbox.report import ValidationReport
 
 __all__ = ["describe_problems", "refine"]
@@ -114,8 +115,9 @@ def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, s
         validation, tests = state["validation"], state.get("tests", "")
         if settings.arbitrate_tests and validation["failures"] and state.get("code"):
             disputed = find_disputed_tests(
-                model, task=state["task"], tests=tests, failures=validation["failures"],
+                model, task=state["task"], code=state["code"], tests=tests, failures=validation["failures"],
                 iteration=iteration, config=config, usage=usage,
+                limits=SandboxLimits(wall_timeout_s=settings.test_timeout_s),
             )  # fmt: skip
         names = {d["test"] for d in disputed}
         if names:
