@@ -97,9 +97,7 @@ def create_app(
             app.state.checkpointer_kind = checkpointer_kind(saver)
             # Detected once: the tier does not change while the server runs.
             app.state.sandbox_tier = await run_in_threadpool(sandbox_tier)
-            logger.info(
-                "serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind
-            )
+            logger.info("serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind)
             yield
 
     app = FastAPI(
@@ -135,9 +133,7 @@ def create_app(
 
     @app.get("/graph", tags=["server"], response_model=None)
     async def graph_picture(
-        format: Literal["mermaid", "ascii", "png"] = Query(
-            "mermaid", description="Picture format."
-        ),
+        format: Literal["mermaid", "ascii", "png"] = Query("mermaid", description="Picture format."),
     ) -> Response:
         """The graph as Mermaid text, ASCII art, or a PNG image; drawn offline."""
         try:
@@ -189,14 +185,14 @@ def serve(
     model: str | None = None,
     checkpointer: str | None = None,
 ) -> None:
-    """Load ``model`` once, open the checkpointer, and serve until interrupted."""
-    from llms import ModelLoadError, load_model
+    """Load ``model`` once, open the checkpointer, and serve until interrupted.
 
-    try:
-        loaded = load_model(model)
-    except ModelLoadError as exc:
-        logger.error("cannot load the model: %s", exc)
-        raise SystemExit(f"starcoder-agents: error: {exc}") from exc
+    Raises ``llms.ModelLoadError`` when the model cannot load; the server exits when
+    the checkpointer cannot open.
+    """
+    from llms import load_model
+
+    loaded = load_model(model)
     logger.info("loaded model %s (%s)", loaded.name, getattr(loaded, "engine", "?"))
     app = create_app(loaded, checkpointer=checkpointer)
     uvicorn.run(app, host=host, port=port, limit_concurrency=MAX_CONNECTIONS, log_level="info")

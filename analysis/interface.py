@@ -62,8 +62,13 @@ def interface_of(code: str) -> str:
 
 
 def _is_demo(node: ast.stmt) -> bool:
-    """A top-level statement that only demonstrates the code: a bare call, a main guard."""
+    """A top-level statement that only demonstrates or tests the code: a bare call, a main
+    guard, a ``test_*`` function or a pytest import (tests live in their own module)."""
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        return True
+    if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+        return True
+    if isinstance(node, ast.Import) and [a.name for a in node.names] == ["pytest"]:
         return True
     if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
         return "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
@@ -71,7 +76,7 @@ def _is_demo(node: ast.stmt) -> bool:
 
 
 def strip_demo_code(code: str) -> str:
-    """Remove example usage from a generated module: top-level calls and main guards.
+    """Remove example usage from a generated module: top-level calls, main guards, tests.
 
     Models like to end a module with ``print(f(...))`` lines, which run on import and
     are not part of the solution. Lines are cut by position, so comments elsewhere stay.

@@ -58,6 +58,8 @@ def split_asserts(tests: str) -> str:
             count += 1
             continue
         for index, statement in enumerate(statements, start=1):
+            # pytest's own message ("assert 10 == 5") says more than a hand-written one.
+            statement = ast.Assert(test=statement.test, msg=None)
             source = ast.unparse(statement)
             if source in seen or count >= MAX_TESTS:
                 continue
@@ -126,11 +128,17 @@ def claim_of(tests: str, test_id: str) -> Claim | None:
 _ASSERT_MESSAGE = re.compile(r"^(?:AssertionError: )?assert (.+?) (?:==|is) (.+)$")
 
 
-def observed_value(message: str, claim: Claim) -> tuple[bool, Any]:
-    """What the code returned, read from pytest's assertion message ``assert <got> == <expected>``."""
-    match = _ASSERT_MESSAGE.match(message.strip().splitlines()[0] if message.strip() else "")
-    if match:
-        return _literal(match.group(1))
+def observed_value(message: str, claim: Claim, traceback: str = "") -> tuple[bool, Any]:
+    """What the code returned, read from pytest's assertion message ``assert <got> == <expected>``.
+
+    The traceback's ``E   assert 10 == 5`` line is used when the test had a message of its own.
+    """
+    lines = [message.strip().splitlines()[0]] if message.strip() else []
+    lines += [line[1:].strip() for line in traceback.splitlines() if line.startswith("E ")]
+    for line in lines:
+        match = _ASSERT_MESSAGE.match(line)
+        if match:
+            return _literal(match.group(1))
     if claim.expected in ("True", "False") and message.strip().startswith(("AssertionError: assert", "assert")):
         return True, claim.expected != "True"  # a bare truthiness assert failed: the opposite came back
     return False, None

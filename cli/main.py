@@ -256,9 +256,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from llms import ModelLoadError
     from server import serve
 
-    serve(host=args.host, port=args.port, model=args.model, checkpointer=args.checkpointer)
+    try:
+        serve(host=args.host, port=args.port, model=args.model, checkpointer=args.checkpointer)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from exc
     return EXIT_PASSED
 
 

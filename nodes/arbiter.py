@@ -35,7 +35,7 @@ def _claims_worth_checking(tests: str, failures: list[TestFailure]) -> list[tupl
         claim = claim_of(tests, failure["test"])
         if claim is None:
             continue
-        seen_ok, seen = observed_value(failure["message"], claim)
+        seen_ok, seen = observed_value(failure["message"], claim, failure["traceback"])
         expected_ok, expected = literal(claim.expected)
         if seen_ok and expected_ok and seen != expected:
             claims.append((claim, seen))

@@ -56,12 +56,8 @@ class TaskRequest(FormModel):
     task: str = Field(
         description=f"What the code must do, in plain words (at most {MAX_TASK_CHARS} characters).",
     )
-    entry_point: OptionalText = Field(
-        default=None, description="Name of the main function, if it matters."
-    )
-    user_tests: OptionalText = Field(
-        default=None, description="pytest code the result must also pass."
-    )
+    entry_point: OptionalText = Field(default=None, description="Name of the main function, if it matters.")
+    user_tests: OptionalText = Field(default=None, description="pytest code the result must also pass.")
     max_iterations: OptionalInt = Field(
         default=None, ge=0, le=10, description="Refinements allowed after the first attempt."
     )
@@ -124,9 +120,7 @@ class ThreadedAgent(RunnableBinding):
 def check_thread_id(thread_id: object) -> str:
     """Return ``thread_id`` if it is safe (letters, digits, ``_.:-``; at most 128), else 422."""
     if not isinstance(thread_id, str) or not _THREAD_ID.match(thread_id):
-        raise HTTPException(
-            422, "'thread_id' must be 1-128 characters of letters, digits, '_', '.', ':' or '-'"
-        )
+        raise HTTPException(422, "'thread_id' must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")
     return thread_id
 
 
@@ -135,9 +129,7 @@ def check_model_choice(served: str, *named: object) -> None:
     for name in named:
         if name in (None, "") or name == served:
             continue
-        raise HTTPException(
-            422, f"model {str(name)[:100]!r} is not served here; this server runs {served!r}"
-        )
+        raise HTTPException(422, f"model {str(name)[:100]!r} is not served here; this server runs {served!r}")
 
 
 def _named_models(body: object) -> list[object]:
@@ -175,16 +167,12 @@ def _check_batch_inputs(body: object, input_type: type[BaseModel]) -> None:
         try:
             input_type.model_validate(item)
         except ValidationError as exc:
-            errors.extend(
-                {**error, "loc": ("inputs", index, *error["loc"])} for error in exc.errors()
-            )
+            errors.extend({**error, "loc": ("inputs", index, *error["loc"])} for error in exc.errors())
     if errors:
         raise RequestValidationError(errors)
 
 
-def model_check_modifier(
-    served: str, input_type: type[BaseModel] | None = None
-) -> PerRequestModifier:
+def model_check_modifier(served: str, input_type: type[BaseModel] | None = None) -> PerRequestModifier:
     """A LangServe ``per_req_config_modifier`` that refuses requests naming another model.
 
     With ``input_type``, a batch's inputs are validated here too, so a bad item is a
@@ -214,9 +202,7 @@ def agent_config_modifier(served: str) -> PerRequestModifier:
         config = await check_model(config, request)
         configurable = dict(config.get("configurable") or {})
         is_batch = request.url.path.rstrip("/").endswith("/batch")
-        thread_id = configurable.get("thread_id") or (
-            None if is_batch else request.headers.get("x-thread-id")
-        )
+        thread_id = configurable.get("thread_id") or (None if is_batch else request.headers.get("x-thread-id"))
         if thread_id:
             check_thread_id(thread_id)
         elif not is_batch:

@@ -71,9 +71,7 @@ class CodeRequest(FormModel):
 class CodeWithTestsRequest(CodeRequest):
     """Python source and the pytest tests to run against it (importing it as ``solution``)."""
 
-    tests: str = Field(
-        max_length=MAX_TESTS_CHARS, description="pytest tests; they import the code as `solution`."
-    )
+    tests: str = Field(max_length=MAX_TESTS_CHARS, description="pytest tests; they import the code as `solution`.")
 
     @field_validator("tests")
     @classmethod
@@ -86,9 +84,7 @@ class GenerateRequest(FormModel):
 
     task: str = Field(description=f"What the code must do (at most {MAX_TASK_CHARS} characters).")
     entry_point: OptionalText = Field(default=None, description="Name of the main function.")
-    user_tests: OptionalText = Field(
-        default=None, description="pytest code the result must also pass."
-    )
+    user_tests: OptionalText = Field(default=None, description="pytest code the result must also pass.")
     model: OptionalText = Field(default=None, description="Optional: must name the loaded model.")
 
     @model_validator(mode="after")
@@ -127,12 +123,8 @@ class ReviewRequest(CodeRequest):
         max_length=MAX_TASK_CHARS,
         description="What the code is for.",
     )
-    tests: OptionalText = Field(
-        default=None, max_length=MAX_TESTS_CHARS, description="Tests to run for coverage."
-    )
-    ask_model: bool = Field(
-        default=True, description="Ask the model for its review (off: static checks only)."
-    )
+    tests: OptionalText = Field(default=None, max_length=MAX_TESTS_CHARS, description="Tests to run for coverage.")
+    ask_model: bool = Field(default=True, description="Ask the model for its review (off: static checks only).")
     model: OptionalText = Field(default=None, description="Optional: must name the loaded model.")
 
 
@@ -268,9 +260,7 @@ class _Agents:
 
     def review(self, data: Any, config: RunnableConfig) -> ReviewResult:
         request = _parse(ReviewRequest, data)
-        validation = (
-            check_attempt(request.code, request.tests, self.settings)[0] if request.tests else None
-        )
+        validation = check_attempt(request.code, request.tests, self.settings)[0] if request.tests else None
         report = review_code(
             self.model,
             task=request.task,
@@ -314,9 +304,7 @@ _TYPES: dict[str, tuple[type[BaseModel], Any]] = {
 }
 
 
-def _counted(
-    func: Callable[[Any, RunnableConfig], Any], name: str, stats: RunStats | None
-) -> Callable[..., Any]:
+def _counted(func: Callable[[Any, RunnableConfig], Any], name: str, stats: RunStats | None) -> Callable[..., Any]:
     if stats is None:
         return func
 

@@ -108,9 +108,7 @@ async def _open_sqlite(path: Path) -> AsyncIterator[BaseCheckpointSaver]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CheckpointerError(
-            f"cannot create the checkpoint folder {path.parent}: {exc}"
-        ) from exc
+        raise CheckpointerError(f"cannot create the checkpoint folder {path.parent}: {exc}") from exc
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         await saver.setup()
         logger.info("checkpoints in SQLite file %s", path)

@@ -76,9 +76,7 @@ def model_info(model: ModelProvider) -> ModelInfo:
     if callable(describe):
         try:
             described = describe()
-            details = (
-                dict(described) if isinstance(described, dict) else {"description": str(described)}
-            )
+            details = dict(described) if isinstance(described, dict) else {"description": str(described)}
         except Exception as exc:  # a description must not take /health down
             logger.warning("model.describe() failed: %s", exc)
             details = {"error": str(exc)}
@@ -98,9 +96,7 @@ def sandbox_tier() -> SandboxInfo:
         info = detect_tier()
     except Exception as exc:  # report, don't crash: /health is how one finds out
         logger.warning("sandbox tier detection failed: %s", exc)
-        return SandboxInfo(
-            tier="unknown", full_isolation=False, process_limit="unknown", reason=str(exc)
-        )
+        return SandboxInfo(tier="unknown", full_isolation=False, process_limit="unknown", reason=str(exc))
     return SandboxInfo(
         tier=str(getattr(info, "name", info)),
         full_isolation=bool(getattr(info, "full", False)),

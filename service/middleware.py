@@ -47,16 +47,12 @@ logger = logging.getLogger(__name__)
 
 # The last path segment of every POST that starts work (LangServe's endpoints, and
 # the thread routes that continue a run).
-RUN_ENDPOINTS = frozenset(
-    {"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"}
-)
+RUN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 THREAD_ID_STATE_KEY = "starcoder_thread_id"
 
 
-async def send_error(
-    send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
+async def send_error(send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     """Answer with ``{"detail": ...}`` JSON, the shape FastAPI uses for its own errors."""
     body = json.dumps({"detail": detail}).encode()
     await send(
@@ -106,9 +102,7 @@ class ApiKeyMiddleware:
             keys.append(value.strip())
         elif scheme.lower() == "basic":
             try:
-                user, _, password = (
-                    base64.b64decode(value.strip(), validate=True).decode().partition(":")
-                )
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 return keys
             keys.extend(k for k in (password, user) if k)
@@ -242,9 +236,7 @@ class RunLimitMiddleware:
     async def _refuse(self, send: Send, why: str) -> None:
         self.slots.rejected += 1
         logger.warning("refused a run: %s", why)
-        await send_error(
-            send, 429, f"the server is busy: {why}; try again later", [(b"retry-after", b"5")]
-        )
+        await send_error(send, 429, f"the server is busy: {why}; try again later", [(b"retry-after", b"5")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wait for a slot (bounded), run, and free the slot when the response has ended."""
@@ -252,9 +244,7 @@ class RunLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if self._free.locked() and self.slots.queued >= self.max_queued:
-            await self._refuse(
-                send, f"{self.max_running} runs are executing and {self.slots.queued} waiting"
-            )
+            await self._refuse(send, f"{self.max_running} runs are executing and {self.slots.queued} waiting")
             return
         self.slots.queued += 1
         try:
@@ -331,7 +321,5 @@ class ErrorResponseMiddleware:
             logger.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            detail = (
-                f"the server failed to complete the request: {type(exc).__name__}: {str(exc)[:200]}"
-            )
+            detail = f"the server failed to complete the request: {type(exc).__name__}: {str(exc)[:200]}"
             await send_error(send, 500, detail)

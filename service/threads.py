@@ -56,9 +56,7 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checkpoint_id: str = Field(
-        min_length=1, max_length=128, description="An id from the thread's history."
-    )
+    checkpoint_id: str = Field(min_length=1, max_length=128, description="An id from the thread's history.")
 
 
 def _checkpoint_id(config: RunnableConfig | None) -> str | None:
@@ -108,9 +106,7 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
     @router.get("/{thread_id}/history")
     async def thread_history(
         thread_id: str,
-        limit: int = Query(
-            50, ge=1, le=500, description="Most checkpoints to return, newest first."
-        ),
+        limit: int = Query(50, ge=1, le=500, description="Most checkpoints to return, newest first."),
         values: bool = Query(False, description="Include each checkpoint's full values."),
     ) -> list[CheckpointSummary]:
         """The thread's checkpoints, newest first."""
@@ -123,9 +119,7 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
         """Continue the thread from its latest checkpoint; 409 when it already finished."""
         snapshot = await latest(thread_id)
         if not snapshot.next:
-            raise HTTPException(
-                409, f"thread {thread_id!r} has finished; replay a checkpoint to run it again"
-            )
+            raise HTTPException(409, f"thread {thread_id!r} has finished; replay a checkpoint to run it again")
         output = await runner.ainvoke(None, {"configurable": {"thread_id": thread_id}})
         return {"thread_id": thread_id, "resumed_at": list(snapshot.next), "output": output}
 
@@ -133,18 +127,12 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
     async def replay_thread(thread_id: str, request: ReplayRequest) -> dict[str, Any]:
         """Run the thread again from ``checkpoint_id``; the new steps fork from it."""
         await latest(thread_id)
-        config: RunnableConfig = {
-            "configurable": {"thread_id": thread_id, "checkpoint_id": request.checkpoint_id}
-        }
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_id": request.checkpoint_id}}
         snapshot = await graph.aget_state(config)
         if snapshot.created_at is None:
-            raise HTTPException(
-                404, f"thread {thread_id!r} has no checkpoint {request.checkpoint_id!r}"
-            )
+            raise HTTPException(404, f"thread {thread_id!r} has no checkpoint {request.checkpoint_id!r}")
         if not snapshot.next:
-            raise HTTPException(
-                409, "that checkpoint is the end of a run: nothing is left to replay from it"
-            )
+            raise HTTPException(409, "that checkpoint is the end of a run: nothing is left to replay from it")
         output = await runner.ainvoke(None, config)
         return {
             "thread_id": thread_id,

@@ -114,10 +114,7 @@ class FakeServingModels:
     def __init__(self) -> None:
         failed: set[str] = set()
         lock = threading.Lock()
-        self.models = {
-            role: FakeServingChatModel(role=role, failed_tasks=failed, lock=lock)
-            for role in _REPLIES
-        }
+        self.models = {role: FakeServingChatModel(role=role, failed_tasks=failed, lock=lock) for role in _REPLIES}
 
     def for_role(self, role: str) -> FakeServingChatModel:
         return self.models[role]

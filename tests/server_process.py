@@ -57,14 +57,9 @@ def _wait_until_up(server: ServerProcess, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
-                f"the server exited with {server.process.returncode}:\n{server.log_tail()}"
-            )
+            raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.log_tail()}")
         try:
-            if (
-                httpx.get(f"{server.url}/health", headers=server.headers, timeout=2).status_code
-                == 200
-            ):
+            if httpx.get(f"{server.url}/health", headers=server.headers, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -100,9 +95,7 @@ def running_server(
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(
         url=f"http://127.0.0.1:{port}",
         process=process,

@@ -7,6 +7,9 @@ The server runs in a subprocess with a FAKE model that always answers well (see
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +19,7 @@ from langserve import RemoteRunnable
 
 from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE
 from tests.server_app import FAIL_ONCE_MARKER, FAKE_MODEL_NAME
-from tests.server_process import ServerProcess, running_server
+from tests.server_process import PROJECT_ROOT, ServerProcess, running_server
 
 TASK = "Write add(a, b) that returns the sum of a and b."
 MIB = 1024 * 1024
@@ -76,12 +79,7 @@ class TestRemoteRunnable:
         async def collect() -> list[dict]:
             remote = _agent(server)
             try:
-                return [
-                    event
-                    async for event in remote.astream_events(
-                        {"task": TASK}, _thread(), version="v2"
-                    )
-                ]
+                return [event async for event in remote.astream_events({"task": TASK}, _thread(), version="v2")]
             finally:
                 await remote.async_client.aclose()
 
@@ -119,9 +117,7 @@ class TestThreads:
         state = client.get(f"/threads/{thread_id}/state").json()
         assert state["finished"] is True and state["next"] == []
         assert state["values"]["code"] == output["code"]
-        history = client.get(
-            f"/threads/{thread_id}/history", params={"limit": 3, "values": "true"}
-        ).json()
+        history = client.get(f"/threads/{thread_id}/history", params={"limit": 3, "values": "true"}).json()
         assert len(history) == 3 and history[0]["checkpoint_id"] == state["checkpoint_id"]
         assert history[1]["next"] == ["finalize"] and "values" in history[1]
         full = client.get(f"/threads/{thread_id}/history").json()
@@ -153,9 +149,7 @@ class TestThreads:
         _agent(server).invoke({"task": TASK}, config=config)
         history = client.get(f"/threads/{thread_id}/history").json()
         before_review = next(c for c in history if c["next"] == ["review"])
-        replayed = client.post(
-            f"/threads/{thread_id}/replay", json={"checkpoint_id": before_review["checkpoint_id"]}
-        )
+        replayed = client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": before_review["checkpoint_id"]})
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["replayed_nodes"] == ["review"]
         assert replayed.json()["output"]["passed"] is True
@@ -167,13 +161,8 @@ class TestThreads:
         forked = [c for c in after if c["checkpoint_id"] not in old_ids]
         assert any(c["parent_checkpoint_id"] == before_review["checkpoint_id"] for c in forked)
         final = history[0]["checkpoint_id"]
-        assert (
-            client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": final}).status_code
-            == 409
-        )
-        missing = client.post(
-            f"/threads/{thread_id}/replay", json={"checkpoint_id": "no-such-checkpoint"}
-        )
+        assert client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": final}).status_code == 409
+        missing = client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": "no-such-checkpoint"})
         assert missing.status_code == 404
 
     @pytest.mark.parametrize(
@@ -198,9 +187,7 @@ class TestThreads:
 
 class TestAgentEndpoints:
     def test_generate(self, client):
-        out = client.post("/agents/generate/invoke", json={"input": {"task": TASK}}).json()[
-            "output"
-        ]
+        out = client.post("/agents/generate/invoke", json={"input": {"task": TASK}}).json()["output"]
         assert "def add" in out["code"] and "def test_" in out["tests"]
         assert out["model_calls"] == 2 and out["output_tokens"] > 0
 
@@ -236,9 +223,7 @@ class TestAgentEndpoints:
     def test_pep8(self, client):
         code = "import os\n\n\ndef Twice(x):\n    y = 2; return x * y\n"
         out = client.post("/agents/pep8/invoke", json={"input": {"code": code}}).json()["output"]
-        assert {f["code"] for f in out["findings"]} >= {"F401", "N802", "E702"} and out[
-            "error"
-        ] is None
+        assert {f["code"] for f in out["findings"]} >= {"F401", "N802", "E702"} and out["error"] is None
 
     def test_coverage(self, client):
         body = {
@@ -253,9 +238,7 @@ class TestAgentEndpoints:
 
     def test_complexity(self, client):
         code = "def f(x):\n    if x:\n        return 1\n    for i in range(3):\n        x += i\n"
-        out = client.post("/agents/complexity/invoke", json={"input": {"code": code}}).json()[
-            "output"
-        ]
+        out = client.post("/agents/complexity/invoke", json={"input": {"code": code}}).json()["output"]
         assert out["max_complexity"] == 3 and out["blocks"][0]["name"] == "f"
 
     def test_an_agent_through_remote_runnable(self, server):
@@ -299,9 +282,7 @@ class TestServerInfo:
 
     def test_graph_as_mermaid_and_png(self, client):
         mermaid = client.get("/graph")
-        assert (
-            mermaid.status_code == 200 and "generate" in mermaid.text and "refine" in mermaid.text
-        )
+        assert mermaid.status_code == 200 and "generate" in mermaid.text and "refine" in mermaid.text
         png = client.get("/graph", params={"format": "png"})
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert png.content.startswith(b"\x89PNG")
@@ -407,17 +388,13 @@ BAD_INPUT = [
 
 
 class TestBadInput:
-    @pytest.mark.parametrize(
-        ("case", "path", "body", "status"), BAD_INPUT, ids=[row[0] for row in BAD_INPUT]
-    )
+    @pytest.mark.parametrize(("case", "path", "body", "status"), BAD_INPUT, ids=[row[0] for row in BAD_INPUT])
     def test_bad_input_gets_a_4xx_with_a_message(self, client, case, path, body, status):
         if isinstance(body, bytes):
             response = client.post(path, content=body, headers={"content-type": "application/json"})
         else:
             response = client.post(path, json=body)
-        assert response.status_code == status, (
-            f"{case}: {response.status_code} {response.text[:300]}"
-        )
+        assert response.status_code == status, f"{case}: {response.status_code} {response.text[:300]}"
         assert response.json()["detail"], case
 
     def test_chunked_body_over_the_limit_is_cut_off(self, client):
@@ -431,9 +408,7 @@ class TestBadInput:
         assert "limit" in response.json()["detail"]
 
     def test_chunked_body_under_the_limit_is_accepted(self, client):
-        response = client.post(
-            "/agents/complexity/invoke", content=iter([b'{"input": {"code": "x = 1"}}'])
-        )
+        response = client.post("/agents/complexity/invoke", content=iter([b'{"input": {"code": "x = 1"}}']))
         assert response.status_code == 200, response.text
 
     @pytest.mark.parametrize(
@@ -451,3 +426,13 @@ class TestBadInput:
         assert server.process.poll() is None
         assert client.get("/health").json()["status"] == "ok"
         assert _agent(server).invoke({"task": TASK})["passed"] is True
+
+
+def test_serve_refuses_a_model_it_cannot_load(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", "--model", "no-such-model", "--port", "1"],
+        capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
+        env={**os.environ, "STARCODER_AGENTS_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no-such-model" in result.stderr and "Traceback" not in result.stderr

@@ -63,9 +63,7 @@ class TestApiKey:
         ],
     )
     def test_every_route_needs_the_key(self, server, method, path):
-        response = httpx.request(
-            method, server.url + path, json={"input": {"task": "x"}}, timeout=30
-        )
+        response = httpx.request(method, server.url + path, json={"input": {"task": "x"}}, timeout=30)
         assert response.status_code == 401
         assert "API key" in response.json()["detail"]
         assert response.headers["www-authenticate"].startswith("Basic")
@@ -95,10 +93,7 @@ class TestApiKey:
     )
     def test_the_right_key_opens_every_route(self, server, headers):
         assert httpx.get(f"{server.url}/health", headers=headers, timeout=30).status_code == 200
-        assert (
-            httpx.get(f"{server.url}/agent/playground/", headers=headers, timeout=30).status_code
-            == 200
-        )
+        assert httpx.get(f"{server.url}/agent/playground/", headers=headers, timeout=30).status_code == 200
 
     def test_remote_runnable_with_the_key(self, server):
         remote = RemoteRunnable(f"{server.url}/agents/complexity/", headers={"X-API-Key": API_KEY})

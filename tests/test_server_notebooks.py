@@ -36,11 +36,7 @@ def outputs_text(notebook: nbformat.NotebookNode) -> str:
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            parts.append(
-                str(data.get("text/markdown", ""))
-                + str(data.get("text/plain", ""))
-                + output.get("text", "")
-            )
+            parts.append(str(data.get("text/markdown", "")) + str(data.get("text/plain", "")) + output.get("text", ""))
     return "\n".join(parts)
 
 
@@ -53,9 +49,7 @@ def test_graph_in_process_notebook(monkeypatch, tmp_path: Path):
     assert "**Passed:** True" in text
     assert "| generate | 0 |" in text and "| finalize |" in text
     assert "graph TD;" in text  # the Mermaid picture
-    images = [
-        o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
-    ]
+    images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, "the graph was not drawn as PNG"
 
 

@@ -100,9 +100,7 @@ def test_the_playground_runs_a_task_to_the_end(server, browser):
         assert not errors, errors
     finally:
         context.close()
-    state = httpx.get(
-        f"{server.url}/threads/{thread_id}/state", headers={"X-API-Key": API_KEY}
-    ).json()
+    state = httpx.get(f"{server.url}/threads/{thread_id}/state", headers={"X-API-Key": API_KEY}).json()
     assert state["finished"] is True and state["values"]["passed"] is True
 
 

@@ -16,9 +16,7 @@ from langserve import RemoteRunnable
 
 from tests.server_process import ServerProcess, running_server
 
-ADMIN_URL = os.environ.get(
-    "STARCODER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = os.environ.get("STARCODER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 TASK = "Write add(a, b) that returns the sum of a and b."
 
 
@@ -78,7 +76,5 @@ def test_a_thread_run_on_one_replica_is_read_and_resumed_on_the_other(replicas, 
     assert len(httpx.get(f"{first.url}/threads/{thread_id}/history").json()) > len(history)
 
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread_id,)
-        ).fetchone()
+        rows = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (thread_id,)).fetchone()
     assert rows is not None and rows[0] > len(history)

@@ -68,9 +68,7 @@ class TestRealDefaultModel:
         record = {
             "latency_s": round(latency, 2),
             "passed": output["passed"],
-            "nodes": [
-                (t["node"], t["seconds"], t["output_tokens"]) for t in output["node_timings"]
-            ],
+            "nodes": [(t["node"], t["seconds"], t["output_tokens"]) for t in output["node_timings"]],
         }
         (artifacts / "real-model-latency.json").write_text(json.dumps(record, indent=2))
         state = httpx.get(f"{server.url}/threads/{thread_id}/state").json()
