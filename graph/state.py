@@ -11,7 +11,6 @@ serialize without custom types and LangServe can derive JSON schemas (a
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Required
 
 from typing_extensions import TypedDict
@@ -61,17 +60,6 @@ class ReviewReport(TypedDict):
     model_review: str  # "done", or why the model's review was skipped or unreadable
 
 
-class Attempt(TypedDict):
-    """One generated or refined version of the code, with what was found about it."""
-
-    iteration: int  # 0 for the first generation, then 1, 2, ... per refinement
-    code: str
-    tests: str
-    generation_error: str | None
-    validation: ValidationReport
-    review: ReviewReport | None
-
-
 class DisputedTest(TypedDict):
     """A generated test set aside: an independent reference implementation sides with the code."""
 
@@ -81,6 +69,18 @@ class DisputedTest(TypedDict):
     observed: str  # what the code (and the reference) returned, as a repr
     reference: str
     iteration: int
+
+
+class Attempt(TypedDict):
+    """One generated or refined version of the code, with what was found about it."""
+
+    iteration: int  # 0 for the first generation, then 1, 2, ... per refinement
+    code: str
+    tests: str
+    generation_error: str | None
+    validation: ValidationReport
+    review: ReviewReport | None
+    disputed_tests: list[DisputedTest]  # tests set aside on the way to this attempt
 
 
 class NodeTiming(TypedDict):
@@ -95,6 +95,26 @@ class NodeTiming(TypedDict):
     model_seconds: float
     sandbox_seconds: float
     summary: str  # the key result in a few words, for progress displays
+
+
+def _new_run_resets(starts_run):
+    """A list reducer that appends, except that an update starting a new run replaces.
+
+    A thread can carry several runs (a second task on the same ``thread_id``); the
+    records of one run must not leak into the next one's choice of best attempt.
+    """
+
+    def reduce(left: list | None, right: list | None) -> list:
+        right = list(right or [])
+        if any(starts_run(item) for item in right):
+            return right
+        return [*(left or []), *right]
+
+    return reduce
+
+
+attempts_of_this_run = _new_run_resets(lambda attempt: attempt["iteration"] == 0)
+timings_of_this_run = _new_run_resets(lambda timing: timing["node"] == "generate")
 
 
 class AgentState(TypedDict, total=False):
@@ -113,9 +133,9 @@ class AgentState(TypedDict, total=False):
     tests_need_rewrite: bool
     validation: ValidationReport
     review: ReviewReport | None
-    attempts: Annotated[list[Attempt], operator.add]
-    node_timings: Annotated[list[NodeTiming], operator.add]
-    disputed_tests: Annotated[list[DisputedTest], operator.add]
+    attempts: Annotated[list[Attempt], attempts_of_this_run]
+    node_timings: Annotated[list[NodeTiming], timings_of_this_run]
+    disputed_tests: list[DisputedTest]  # set aside to make the current attempt (by refine)
     # Written by finalize:
     passed: bool
     best_iteration: int

@@ -64,6 +64,8 @@ def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -
         "best_iteration": best["iteration"],
         "iterations": len(attempts),
         "model": state.get("model", ""),
+        # Tests were set aside cumulatively: everything dropped up to the chosen attempt.
+        "disputed_tests": [d for a in attempts if a["iteration"] <= best["iteration"] for d in a.get("disputed_tests", [])],
     }
     timing = node_timing("finalize", state.get("iteration", 0), started, f"best attempt {best['iteration']}")
     record = {
@@ -71,7 +73,6 @@ def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -
         "thread_id": thread_id,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "attempts": attempts,
-        "disputed_tests": state.get("disputed_tests", []),
         "node_timings": [*state.get("node_timings", []), timing],
     }
     try:

@@ -127,5 +127,6 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
         "tests": tests,
         "generation_error": None if code else NO_CODE,
         "tests_need_rewrite": False,
+        "disputed_tests": [],
         "node_timings": [node_timing("generate", 0, started, summary, usage)],
     }

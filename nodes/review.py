@@ -120,6 +120,7 @@ def review(state: AgentState, config: RunnableConfig, *, model: ModelProvider, s
         generation_error=state.get("generation_error"),
         validation=validation,
         review=report,
+        disputed_tests=state.get("disputed_tests", []),
     )
     model_part = f", model {report['model_score']:.0f}/10" if report["model_score"] is not None else ""
     summary = f"score {report['score']:.1f}/10{model_part}, PEP 8 findings {report['pep8_count']}"

@@ -242,3 +242,18 @@ def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
     assert fresh.calls("generator") == 0 and fresh.calls("tester") == 0  # not redone
     assert fresh.calls("refiner") == 1
     assert len(history) >= 8
+
+
+def test_a_second_task_on_the_same_thread_starts_afresh(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE), fenced(GOOD_CODE.replace("add", "plus"))],
+        tester=[fenced(ADD_TESTS), fenced(ADD_TESTS.replace("add", "plus"))],
+        reviewer=[GOOD_REVIEW, GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    config = _config("two-tasks")
+    app.invoke({"task": "Write add(a, b)."}, config)
+    second = app.invoke({"task": "Write plus(a, b)."}, config)
+    assert second["iterations"] == 1 and "def plus" in second["code"]
+    assert [a["code"].count("plus") > 0 for a in second["attempts"]] == [True]
+    assert [t["node"] for t in second["node_timings"]] == ["generate", "validate", "review", "finalize"]
