@@ -186,6 +186,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--offset", type=int, default=0, help="first problem index")
     parser.add_argument("--model", help="model preset or path (default: the packaged model)")
     parser.add_argument("--max-iterations", type=int, default=3, help="refinements per problem in the loop")
+    parser.add_argument("--no-arbiter", action="store_true", help="turn off the arbiter of disputed tests (a lever)")
     parser.add_argument("--out", help="folder for the JSON and PNG results")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
@@ -198,8 +199,13 @@ def main(args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args()
     model = load_model(args.model)
     problems = load_problems(args.limit, args.offset)
-    settings = Settings(max_iterations=args.max_iterations, results_dir=str(data_home() / "bench-runs"))
+    settings = Settings(
+        max_iterations=args.max_iterations,
+        arbitrate_tests=not args.no_arbiter,
+        results_dir=str(data_home() / "bench-runs"),
+    )
     summary = run_benchmark(model, problems, settings)
+    summary["settings"] = {"max_iterations": settings.max_iterations, "arbitrate_tests": settings.arbitrate_tests}
     summary["machine"] = machine_description()
     out = Path(args.out or data_home() / "bench")
     out.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,8 @@ class TestThreads:
         assert {c["checkpoint_id"] for c in first} <= {c["checkpoint_id"] for c in second}
         state = client.get(f"/threads/{thread_id}/state").json()
         assert state["values"]["task"].endswith("Use the + operator.")
-        assert len(state["values"]["attempts"]) == 2  # the thread's attempts accumulate
+        # A new task starts a new run: its attempts do not mix with the first run's.
+        assert len(state["values"]["attempts"]) == 1
 
     def test_state_and_history_read_back(self, server, client):
         config = _thread()
