@@ -143,8 +143,7 @@ def reconcile_tests(tests: str, code: str) -> str:
         body.append(node)
     imported = {a.name for n in body if isinstance(n, ast.Import) for a in n.names}
     star = any(
-        isinstance(n, ast.ImportFrom) and n.module == MODULE and any(a.name == "*" for a in n.names)
-        for n in body
+        isinstance(n, ast.ImportFrom) and n.module == MODULE and any(a.name == "*" for a in n.names) for n in body
     )
     header: list[ast.stmt] = []
     if "pytest" in tests and "pytest" not in imported:

@@ -71,8 +71,7 @@ def extract_code(text: str) -> str | None:
     """
     blocks = [(body, closed) for lang, body, closed in _fenced_blocks(text) if lang in _CODE_LANGS]
     blocks = [
-        (body if closed or _parses(body) else (trim_to_parseable(body) or body), closed)
-        for body, closed in blocks
+        (body if closed or _parses(body) else (trim_to_parseable(body) or body), closed) for body, closed in blocks
     ]
     candidates = [body.strip("\n") for body, _ in blocks if body.strip()]
     if candidates:

@@ -52,10 +52,7 @@ def judge(code: str | None, problem: dict[str, Any], limits: SandboxLimits | Non
     if not code:
         return False
     solution = _prompt_imports(problem["prompt"]) + "\n\n" + code
-    hidden = (
-        f"from solution import *\n\n{problem['test']}\n\n"
-        f"def test_hidden():\n    check({problem['entry_point']})\n"
-    )
+    hidden = f"from solution import *\n\n{problem['test']}\n\ndef test_hidden():\n    check({problem['entry_point']})\n"
     return run_tests(solution, hidden, limits=limits or SandboxLimits(wall_timeout_s=20))["passed"]
 
 
@@ -150,9 +147,19 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     problems = summary["problems"]
     xs = range(len(problems))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(problems) * 0.12), 5), sharex=True)
-    top.scatter(xs, [1] * len(problems), c=["tab:green" if p["single_shot_passed"] else "tab:red" for p in problems], marker="s", s=20)
-    top.scatter(xs, [0] * len(problems), c=["tab:green" if p["loop_passed"] else "tab:red" for p in problems], marker="s", s=20)
-    top.set_yticks([0, 1], [f"loop {summary['loop']['pass_at_1']:.0%}", f"single {summary['single_shot']['pass_at_1']:.0%}"])
+    top.scatter(
+        xs,
+        [1] * len(problems),
+        c=["tab:green" if p["single_shot_passed"] else "tab:red" for p in problems],
+        marker="s",
+        s=20,
+    )
+    top.scatter(
+        xs, [0] * len(problems), c=["tab:green" if p["loop_passed"] else "tab:red" for p in problems], marker="s", s=20
+    )
+    top.set_yticks(
+        [0, 1], [f"loop {summary['loop']['pass_at_1']:.0%}", f"single {summary['single_shot']['pass_at_1']:.0%}"]
+    )
     top.set_title(f"HumanEval, {summary['model']}: hidden tests passed (green) per problem")
     bottom.bar(xs, [p["loop_iterations"] for p in problems], color="tab:blue")
     bottom.set_ylabel("loop attempts")
@@ -175,13 +182,18 @@ def run_benchmark(
     for problem in bar:
         results.append(run_problem(model, app, problem))
         done = len(results)
-        bar.set_postfix(single=f"{sum(r.single_shot_passed for r in results)}/{done}", loop=f"{sum(r.loop_passed for r in results)}/{done}")
+        bar.set_postfix(
+            single=f"{sum(r.single_shot_passed for r in results)}/{done}",
+            loop=f"{sum(r.loop_passed for r in results)}/{done}",
+        )
     return summarize(results, model.name, time.perf_counter() - started)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Options of the HumanEval benchmark (shared with the command line)."""
-    parser = parser or argparse.ArgumentParser(prog="python -m benchmarks.humaneval", description=__doc__.split("\n")[0])
+    parser = parser or argparse.ArgumentParser(
+        prog="python -m benchmarks.humaneval", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--limit", type=int, help="number of problems (default: all 164)")
     parser.add_argument("--offset", type=int, default=0, help="first problem index")
     parser.add_argument("--model", help="model preset or path (default: the packaged model)")
@@ -231,7 +243,9 @@ def machine_description() -> str:
     import os
     import platform
 
-    return f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    return (
+        f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    )
 
 
 if __name__ == "__main__":

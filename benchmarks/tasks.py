@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     out.write(f"model {summary['model']} ({summary['engine']}), loaded in {summary['load_s']}s\n")
     for row in rows:
-        out.write(f"  {'PASS' if row['passed'] else 'FAIL'}  {row['attempts']} attempt(s)  {row['wall_s']:6.1f}s  "
-                  f"{row['task']}\n")
+        out.write(
+            f"  {'PASS' if row['passed'] else 'FAIL'}  {row['attempts']} attempt(s)  {row['wall_s']:6.1f}s  "
+            f"{row['task']}\n"
+        )
     out.write(f"solved {summary['solved']} of {len(rows)}; generation {summary['tokens_per_s']} tokens/s\n")
     out.write("seconds per node: " + ", ".join(f"{k} {v}" for k, v in summary["seconds_per_node"].items()) + "\n")
     return 0

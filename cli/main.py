@@ -76,23 +76,31 @@ def _print_result(result: dict) -> None:
     out.write("# Code\n" + result.get("code", "") + "\n")
     out.write("# Tests\n" + result.get("tests", "") + "\n")
     out.write("# Review\n")
-    out.write(f"passed: {result.get('passed')}  (tests {validation.get('passed_count', 0)} passed, "
-              f"{validation.get('failed_count', 0)} failed, {validation.get('errored_count', 0)} errors; "
-              f"coverage {validation.get('coverage')}; isolation {validation.get('isolation')})\n")
+    out.write(
+        f"passed: {result.get('passed')}  (tests {validation.get('passed_count', 0)} passed, "
+        f"{validation.get('failed_count', 0)} failed, {validation.get('errored_count', 0)} errors; "
+        f"coverage {validation.get('coverage')}; isolation {validation.get('isolation')})\n"
+    )
     if validation.get("error"):
         out.write(f"error: {validation['error']}\n")
-    out.write(f"score: {review.get('score')}/10  model score: {review.get('model_score')}  "
-              f"PEP 8 findings: {review.get('pep8_count')}  "
-              f"max complexity: {(review.get('complexity') or {}).get('max_complexity')}\n")
+    out.write(
+        f"score: {review.get('score')}/10  model score: {review.get('model_score')}  "
+        f"PEP 8 findings: {review.get('pep8_count')}  "
+        f"max complexity: {(review.get('complexity') or {}).get('max_complexity')}\n"
+    )
     if review.get("summary"):
         out.write(f"summary: {review['summary']}\n")
     for rec in review.get("recommendations", []):
         out.write(f"- {rec}\n")
     for item in result.get("disputed_tests", []):
-        out.write(f"set aside: {item['test']}: expected {item['call']} == {item['expected']}, "
-                  f"but the code and an independent reference both gave {item['observed']}\n")
-    out.write(f"attempts: {result.get('iterations')}  best: {result.get('best_iteration')}  "
-              f"model: {result.get('model')}  thread: {result.get('thread_id')}\n")
+        out.write(
+            f"set aside: {item['test']}: expected {item['call']} == {item['expected']}, "
+            f"but the code and an independent reference both gave {item['observed']}\n"
+        )
+    out.write(
+        f"attempts: {result.get('iterations')}  best: {result.get('best_iteration')}  "
+        f"model: {result.get('model')}  thread: {result.get('thread_id')}\n"
+    )
     if result.get("result_path"):
         out.write(f"record: {result['result_path']}\n")
 
@@ -194,8 +202,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({**report, "validation": validation})
     else:
-        _print_result({"code": "", "tests": "", "review": report, "validation": validation,
-                       "passed": validation["passed"]})
+        _print_result(
+            {"code": "", "tests": "", "review": report, "validation": validation, "passed": validation["passed"]}
+        )
     return EXIT_PASSED
 
 

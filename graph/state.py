@@ -199,5 +199,3 @@ def check_task_input(data: object) -> TaskInput:
             raise InvalidTaskError("'min_score' must be a number from 0 to 10")
         clean["min_score"] = float(min_score)
     return clean
-
-

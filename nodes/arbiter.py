@@ -90,8 +90,12 @@ def find_disputed_tests(
     against = {test_function_name(f["test"]) for f in report["failures"]}
     return [
         DisputedTest(
-            test=claim.test, call=claim.call, expected=claim.expected,
-            observed=repr(seen), reference="agrees with the code", iteration=iteration,
+            test=claim.test,
+            call=claim.call,
+            expected=claim.expected,
+            observed=repr(seen),
+            reference="agrees with the code",
+            iteration=iteration,
         )  # fmt: skip
         for index, (claim, seen) in enumerate(claims)
         if f"test_vote_{index}" not in against

@@ -65,7 +65,9 @@ def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -
         "iterations": len(attempts),
         "model": state.get("model", ""),
         # Tests were set aside cumulatively: everything dropped up to the chosen attempt.
-        "disputed_tests": [d for a in attempts if a["iteration"] <= best["iteration"] for d in a.get("disputed_tests", [])],
+        "disputed_tests": [
+            d for a in attempts if a["iteration"] <= best["iteration"] for d in a.get("disputed_tests", [])
+        ],
     }
     timing = node_timing("finalize", state.get("iteration", 0), started, f"best attempt {best['iteration']}")
     record = {

@@ -113,7 +113,9 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
     )
     tests = ""
     if code:
-        tests = write_tests(model, task=task, code=code, user_tests=task_input.get("user_tests"), config=config, usage=usage)
+        tests = write_tests(
+            model, task=task, code=code, user_tests=task_input.get("user_tests"), config=config, usage=usage
+        )
     summary = f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests" if code else NO_CODE
     return {
         "task": task,

@@ -55,7 +55,9 @@ def _last_code(state: AgentState) -> str:
     return ""
 
 
-def _rewrite_tests(state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage) -> tuple[str, str, str]:
+def _rewrite_tests(
+    state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage
+) -> tuple[str, str, str]:
     code = state["code"]
     tests = write_tests(
         model,

@@ -27,8 +27,7 @@ __all__ = ["review"]
 
 def _checks_text(validation: ValidationReport, pep8_count: int, pep8_first: list[str], max_cc: int) -> str:
     parts = [
-        f"tests {validation['passed_count']} passed, "
-        f"{validation['failed_count'] + validation['errored_count']} failed",
+        f"tests {validation['passed_count']} passed, {validation['failed_count'] + validation['errored_count']} failed",
     ]
     if validation["coverage"] is not None:
         parts.append(f"line coverage {validation['coverage']:.0f}%")

@@ -149,7 +149,10 @@ class TestCheckTaskInput:
 
 
 def test_strip_demo_code_keeps_definitions_and_comments():
-    code = "import re\n\n# Clean the text.\nPATTERN = re.compile('x')\n\ndef f():\n    return 1\n\n# Example:\nprint(f())\n"
+    code = (
+        "import re\n\n# Clean the text.\nPATTERN = re.compile('x')\n\n"
+        "def f():\n    return 1\n\n# Example:\nprint(f())\n"
+    )
     cleaned = strip_demo_code(code)
     assert "print" not in cleaned and "# Clean the text." in cleaned and "PATTERN" in cleaned
     assert strip_demo_code("def f(:") == "def f(:"
@@ -158,7 +161,9 @@ def test_strip_demo_code_keeps_definitions_and_comments():
 def test_split_asserts_gives_each_claim_its_own_test():
     from analysis.testcases import claim_of, observed_value, split_asserts
 
-    tests = "def test_p():\n    assert f('abc') == False\n    assert f('aa')\n    assert f('aa')\n    assert not f('ab')\n"
+    tests = (
+        "def test_p():\n    assert f('abc') == False\n    assert f('aa')\n    assert f('aa')\n    assert not f('ab')\n"
+    )
     split = split_asserts(tests)
     assert [line for line in split.splitlines() if line.startswith("def")] == [
         "def test_p_1():", "def test_p_2():", "def test_p_4():",

@@ -201,9 +201,7 @@ def test_demo_code_is_stripped_from_generated_modules(tmp_path):
 
 def test_user_tests_are_run_too(tmp_path):
     user_tests = "from solution import add\n\ndef test_user_large():\n    assert add(10**6, 1) == 1000001\n"
-    models = FakeScriptedModels(
-        generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
-    )
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
     app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
     result = app.invoke({"task": "Write add(a, b).", "user_tests": user_tests}, _config())
     assert result["validation"]["passed_count"] == 3
@@ -220,7 +218,9 @@ def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
     db = tmp_path / "checkpoints.sqlite"
     config = _config("resumable")
     models = FakeScriptedModels(
-        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], arbiter=[]  # refine will crash
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        arbiter=[],  # refine will crash
     )
     with sqlite3.connect(db, check_same_thread=False) as conn:
         app = build_graph(models, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
@@ -231,9 +231,7 @@ def test_interrupted_thread_resumes_from_sqlite_checkpoint(tmp_path):
         assert len(saved.values["attempts"]) == 1
 
     # A new process: new models, new connection, same file and thread.
-    fresh = FakeScriptedModels(
-        arbiter=[fenced(GOOD_CODE)], refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW]
-    )
+    fresh = FakeScriptedModels(arbiter=[fenced(GOOD_CODE)], refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW])
     with sqlite3.connect(db, check_same_thread=False) as conn:
         app = build_graph(fresh, settings=_settings(tmp_path), checkpointer=SqliteSaver(conn))
         result = app.invoke(None, config)
