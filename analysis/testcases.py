@@ -9,11 +9,23 @@ the plain form ``assert f(args) == literal`` can then be checked by a second opi
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Claim", "claim_of", "observed_value", "remove_tests", "split_asserts"]
+__all__ = [
+    "EXAMPLE_PREFIX",
+    "Claim",
+    "claim_of",
+    "examples_as_tests",
+    "observed_value",
+    "remove_tests",
+    "split_asserts",
+]
+
+EXAMPLE_PREFIX = "test_task_example_"
+"""Tests made from the task's own examples start with this: they are the task's words."""
 
 MAX_TESTS = 16
 
@@ -157,3 +169,35 @@ def remove_tests(tests: str, names: set[str]) -> str:
 def literal(source: str) -> tuple[bool, Any]:
     """Evaluate a Python literal's source safely: ``(ok, value)``."""
     return _literal(source)
+
+
+def examples_as_tests(task: str, names: list[str]) -> str:
+    """Turn the task's doctest examples (``>>> f(1)`` then ``2``) into pytest tests.
+
+    Only examples that call one of ``names`` and whose expected output is a Python
+    literal are used. Returns '' when the task has none.
+    """
+    try:
+        examples = doctest.DocTestParser().get_examples(task)
+    except ValueError:
+        return ""
+    tests: list[str] = []
+    for example in examples:
+        source, want = example.source.strip(), example.want.strip()
+        ok, _ = _literal(want)
+        try:
+            call = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            continue
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print":
+            if len(call.args) != 1 or call.keywords:
+                continue
+            call = call.args[0]  # doctest shows what print wrote: the value itself, for literals
+            source = ast.unparse(call)
+        calls_ours = any(
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
+            for node in ast.walk(call)
+        )
+        if ok and want and calls_ours:
+            tests.append(f"def {EXAMPLE_PREFIX}{len(tests) + 1}():\n    assert {source} == {want}\n")
+    return "\n\n".join(tests)

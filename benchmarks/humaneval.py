@@ -199,6 +199,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--model", help="model preset or path (default: the packaged model)")
     parser.add_argument("--max-iterations", type=int, default=3, help="refinements per problem in the loop")
     parser.add_argument("--no-arbiter", action="store_true", help="turn off the arbiter of disputed tests (a lever)")
+    parser.add_argument(
+        "--no-examples", action="store_true", help="do not add the prompt's doctest examples to the tests (a lever)"
+    )
     parser.add_argument("--out", help="folder for the JSON and PNG results")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
@@ -214,10 +217,15 @@ def main(args: argparse.Namespace | None = None) -> int:
     settings = Settings(
         max_iterations=args.max_iterations,
         arbitrate_tests=not args.no_arbiter,
+        task_examples=not args.no_examples,
         results_dir=str(data_home() / "bench-runs"),
     )
     summary = run_benchmark(model, problems, settings)
-    summary["settings"] = {"max_iterations": settings.max_iterations, "arbitrate_tests": settings.arbitrate_tests}
+    summary["settings"] = {
+        "max_iterations": settings.max_iterations,
+        "arbitrate_tests": settings.arbitrate_tests,
+        "task_examples": settings.task_examples,
+    }
     summary["machine"] = machine_description()
     out = Path(args.out or data_home() / "bench")
     out.mkdir(parents=True, exist_ok=True)

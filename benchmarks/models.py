@@ -74,9 +74,7 @@ def bench_loads(cold: bool) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as scratch:
             os.environ["STARCODER_AGENTS_CACHE"] = scratch
             try:
-                _, out["transformers cold load_s (GGUF convert)"] = _timed(
-                    lambda: load_transformers(preset, plan)
-                )
+                _, out["transformers cold load_s (GGUF convert)"] = _timed(lambda: load_transformers(preset, plan))
             finally:
                 if previous is None:
                     os.environ.pop("STARCODER_AGENTS_CACHE", None)
@@ -112,9 +110,7 @@ def bench_llama_cpp(tokens: int, repeats: int) -> dict[str, Any]:
 
         def raw(n: int, task: str = task) -> float:
             llama.reset()  # no prompt cache: both sides process the prompt in full
-            reply, seconds = _timed(
-                lambda: llama.create_chat_completion(_dicts(task), max_tokens=n, temperature=0.0)
-            )
+            reply, seconds = _timed(lambda: llama.create_chat_completion(_dicts(task), max_tokens=n, temperature=0.0))
             return reply["usage"]["completion_tokens"] / seconds
 
         def ours(model: Any, task: str = task) -> tuple[int, float]:
@@ -230,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    llama_tokens, hf_tokens, batch_tokens, repeats = (
-        (128, 24, 16, 2) if args.quick else (256, 64, 32, 3)
-    )
+    llama_tokens, hf_tokens, batch_tokens, repeats = (128, 24, 16, 2) if args.quick else (256, 64, 32, 3)
     report: dict[str, Any] = {}
     logger.info("timing loads ...")
     loads = bench_loads(args.cold)
@@ -262,16 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         "CPU default (stop rule on) vs llama.cpp direct",
     ):
         r = report[key]
-        lines.append(
-            f"{key:<48} ours {r['project_tok_s']:>7} tok/s  raw {r['raw_tok_s']:>7} tok/s  "
-            f"ratio {r['ratio']}"
-        )
+        lines.append(f"{key:<48} ours {r['project_tok_s']:>7} tok/s  raw {r['raw_tok_s']:>7} tok/s  ratio {r['ratio']}")
     lines.append("batching (transformers, aggregate tok/s):")
     lines.append(f"  {'concurrent':>10} {'one-at-a-time':>14} {'batched':>10} {'speedup':>8}")
     for row in report["batching"]:
         lines.append(
-            f"  {row['concurrent']:>10} {row['one_at_a_time_tok_s']:>14} "
-            f"{row['batched_tok_s']:>10} {row['speedup']:>8}"
+            f"  {row['concurrent']:>10} {row['one_at_a_time_tok_s']:>14} {row['batched_tok_s']:>10} {row['speedup']:>8}"
         )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "isolation overhead (vs plain + coverage)": _paired_median(
             times, "sandboxed trivial", "plain pytest + coverage"
         ),
-        "total overhead (vs plain pytest)": _paired_median(
-            times, "sandboxed trivial", "plain pytest"
-        ),
+        "total overhead (vs plain pytest)": _paired_median(times, "sandboxed trivial", "plain pytest"),
         "ruff overhead": _paired_median(times, "sandboxed ruff", "plain ruff"),
     }
     if args.json:

@@ -44,6 +44,8 @@ class Settings:
         arbitrate_tests: Before refining, check failing one-claim tests against an
             independent reference implementation, and set aside those it contradicts
             when it agrees with the code (see ``nodes.arbiter``).
+        task_examples: Add the task's own doctest examples (``>>> f(1)`` / ``2``) to the
+            tests; they are the task's words, so the arbiter never sets them aside.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -52,6 +54,7 @@ class Settings:
     min_score: float = field(default_factory=lambda: _env("min_score", 7.0))
     review_failing: bool = field(default_factory=lambda: _env("review_failing", False))
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
+    task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 
 from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
-from analysis.testcases import split_asserts
+from analysis.testcases import examples_as_tests, split_asserts
 from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import ModelProvider, Usage, call_model, node_timing
@@ -64,10 +64,12 @@ def write_tests(
     config: RunnableConfig | None,
     usage: Usage,
     previous_error: str | None = None,
+    use_examples: bool = True,
 ) -> str:
     """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none.
 
     ``previous_error`` says why the last tests could not run, so a retry differs.
+    With ``use_examples``, the task's own doctest examples are added as tests too.
     """
     names = public_names(code)
     retry_note = (
@@ -91,6 +93,8 @@ def write_tests(
     )
     tests = extract_code(reply) or ""
     parts = [split_asserts(reconcile_tests(tests, code))] if tests else []
+    if use_examples and (examples := examples_as_tests(task, names)):
+        parts.append("# Examples given in the task\n" + reconcile_tests(examples, code))
     if user_tests:
         parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
     return "\n\n".join(parts)
@@ -114,7 +118,13 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
     tests = ""
     if code:
         tests = write_tests(
-            model, task=task, code=code, user_tests=task_input.get("user_tests"), config=config, usage=usage
+            model,
+            task=task,
+            code=code,
+            user_tests=task_input.get("user_tests"),
+            config=config,
+            usage=usage,
+            use_examples=settings.task_examples,
         )
     summary = f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests" if code else NO_CODE
     return {

@@ -56,7 +56,7 @@ def _last_code(state: AgentState) -> str:
 
 
 def _rewrite_tests(
-    state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage
+    state: AgentState, config: RunnableConfig, model: ModelProvider, usage: Usage, settings: Settings
 ) -> tuple[str, str, str]:
     code = state["code"]
     tests = write_tests(
@@ -67,6 +67,7 @@ def _rewrite_tests(
         config=config,
         usage=usage,
         previous_error=state["validation"]["error"],
+        use_examples=settings.task_examples,
     )
     return code, tests, f"tests rewritten, {tests.count('def test_')} tests"
 
@@ -78,6 +79,7 @@ def _rewrite_code(
     usage: Usage,
     validation: ValidationReport,
     tests: str,
+    settings: Settings,
 ) -> tuple[str, str, str]:
     reply = call_model(
         model,
@@ -98,7 +100,13 @@ def _rewrite_code(
     code = strip_demo_code(code)
     if not tests.strip():  # the first attempt had no code to write tests for
         tests = write_tests(
-            model, task=state["task"], code=code, user_tests=state.get("user_tests"), config=config, usage=usage
+            model,
+            task=state["task"],
+            code=code,
+            user_tests=state.get("user_tests"),
+            config=config,
+            usage=usage,
+            use_examples=settings.task_examples,
         )
         return code, tests, f"new code, {len(code.splitlines())} lines, tests written"
     return code, reconcile_tests(tests, code), f"new code, {len(code.splitlines())} lines"
@@ -112,7 +120,7 @@ def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, s
     usage = Usage()
     disputed: list[DisputedTest] = []
     if state.get("tests_need_rewrite") and state.get("code"):
-        code, tests, summary = _rewrite_tests(state, config, model, usage)
+        code, tests, summary = _rewrite_tests(state, config, model, usage, settings)
     else:
         validation, tests = state["validation"], state.get("tests", "")
         if settings.arbitrate_tests and validation["failures"] and state.get("code"):
@@ -130,7 +138,7 @@ def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, s
             # Every failure was a disputed claim: the code stands, re-validate without them.
             code, summary = state["code"], f"set aside {len(names)} disputed test(s), code kept"
         else:
-            code, tests, summary = _rewrite_code(state, config, model, usage, validation, tests)
+            code, tests, summary = _rewrite_code(state, config, model, usage, validation, tests, settings)
             if names:
                 summary += f", set aside {len(names)} disputed test(s)"
     return {

@@ -173,3 +173,16 @@ def test_split_asserts_gives_each_claim_its_own_test():
     assert observed_value("AssertionError: assert True == False", claim) == (True, True)
     assert claim_of(split, "test_p_4").expected == "False"
     assert claim_of("def test_x():\n    y = 1\n    assert y\n", "test_x") is None
+
+
+def test_task_examples_become_tests():
+    from analysis.testcases import examples_as_tests
+
+    task = (
+        'def f(x):\n    """Double x.\n    >>> f(2)\n    4\n    >>> print(f(1))\n    2\n'
+        '    >>> g(1)\n    1\n    >>> f(0)\n    zero\n    """\n'
+    )
+    tests = examples_as_tests(task, ["f"])
+    assert "assert f(2) == 4" in tests and "assert f(1) == 2" in tests
+    assert "g(1)" not in tests and "zero" not in tests  # not ours; not a literal
+    assert examples_as_tests("Write a function that adds numbers.", ["add"]) == ""

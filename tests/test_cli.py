@@ -40,6 +40,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
         (["validate", "/no/such/code.py", "/no/such/tests.py"], "not found"),
         (["graph", "--format", "svg"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
+        (["run", "x", "--model", "no-such-org/no-such-model"], "cannot load model 'no-such-org/no-such-model'"),
+        (["models", "--check", "no-such-org/no-such-model"], "cannot load model"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message):

@@ -255,3 +255,22 @@ def test_a_second_task_on_the_same_thread_starts_afresh(tmp_path):
     assert second["iterations"] == 1 and "def plus" in second["code"]
     assert [a["code"].count("plus") > 0 for a in second["attempts"]] == [True]
     assert [t["node"] for t in second["node_timings"]] == ["generate", "validate", "review", "finalize"]
+
+
+def test_the_tasks_examples_are_tests_the_arbiter_never_sets_aside(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced("from solution import add\n\ndef test_x():\n    assert add(1, 1) == 2\n")],
+        arbiter=[fenced(BAD_CODE)],  # a reference that agrees with the wrong code
+        refiner=[fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+    first = result["attempts"][0]
+    assert "def test_task_example_1():\n    assert add(2, 2) == 4" in first["tests"]
+    assert {f["test"] for f in first["validation"]["failures"]} == {"test_x", "test_task_example_1"}
+    # The reference sided with the code on test_x only; the example stood, so the code was refined.
+    assert [d["test"] for d in result["disputed_tests"]] == ["test_x"]
+    assert result["passed"] is True and models.calls("refiner") == 1
