@@ -146,7 +146,9 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
 
     problems = summary["problems"]
     xs = range(len(problems))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(problems) * 0.12), 5), sharex=True)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(max(8, len(problems) * 0.12), 4), sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+    )
     top.scatter(
         xs,
         [1] * len(problems),

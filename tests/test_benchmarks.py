@@ -1,0 +1,41 @@
+"""The HumanEval harness's judging and bookkeeping, with the real hidden tests and a fake model."""
+
+from __future__ import annotations
+
+from benchmarks.humaneval import judge, load_problems, run_benchmark
+from graph import Settings
+from tests.fakes import FakeScriptedModels, fenced
+
+
+def test_hidden_tests_judge_the_final_code():
+    problem = load_problems(limit=1)[0]
+    canonical = problem["prompt"] + problem["canonical_solution"]
+    assert judge(canonical, problem) is True
+    wrong = "def has_close_elements(numbers, threshold):\n    return True\n"
+    assert judge(wrong, problem) is False
+    assert judge(None, problem) is False
+    # A full rewrite that drops the prompt's imports still runs: they are put back.
+    body_only = canonical.split("from typing import List")[-1]
+    assert judge(body_only, problem) is True
+
+
+def test_loop_beats_single_shot_when_refinement_fixes_the_code(tmp_path):
+    problem = load_problems(limit=1)[0]
+    good = problem["prompt"] + problem["canonical_solution"]
+    bad = "def has_close_elements(numbers, threshold):\n    return False\n"
+    own_tests = (
+        "from solution import has_close_elements\n\n"
+        "def test_close():\n    assert has_close_elements([1.0, 1.05], 0.1)\n"
+    )
+    models = FakeScriptedModels(
+        generator=[fenced(bad), fenced(bad)],  # single-shot, then the loop's first attempt
+        tester=[fenced(own_tests)],
+        arbiter=[fenced(good)],
+        refiner=[fenced(good)],
+        reviewer=['{"score": 9, "recommendations": []}'],
+    )
+    summary = run_benchmark(models, [problem], Settings(results_dir=str(tmp_path)), progress=False)
+    assert summary["single_shot"]["pass_at_1"] == 0.0
+    assert summary["loop"]["pass_at_1"] == 1.0
+    assert summary["problems"][0]["loop_iterations"] == 2
+    assert 0.0 <= summary["loop"]["orchestration_overhead_share"] <= 1.0
