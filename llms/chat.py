@@ -36,10 +36,12 @@ _OVERRIDABLE = ("max_new_tokens", "temperature", "top_p")
 
 
 def _settings_with(settings: RoleSettings, kwargs: dict[str, Any]) -> RoleSettings:
-    """Apply per-call overrides (``max_new_tokens``, ``max_tokens``, ``temperature``...)."""
+    """Apply per-call overrides (``max_new_tokens``, ``max_tokens``, ``temperature``, ``stop_rule``...)."""
     changes = {k: kwargs[k] for k in _OVERRIDABLE if kwargs.get(k) is not None}
     if kwargs.get("max_tokens") is not None:
         changes["max_new_tokens"] = int(kwargs["max_tokens"])
+    if "stop_rule" in kwargs:  # None turns the role's early stop off (for measuring it)
+        changes["stop"] = kwargs["stop_rule"]
     return replace(settings, **changes) if changes else settings
 
 
@@ -86,9 +88,7 @@ class EngineChatModel(BaseChatModel):
             "finish_reason": done.finish_reason,
         }
 
-    def _run(
-        self, messages: list[BaseMessage], kwargs: dict[str, Any]
-    ) -> Iterator[str | Completion]:
+    def _run(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Iterator[str | Completion]:
         engine: Engine = self.engine
         return engine.stream(to_chat_messages(messages), _settings_with(self.settings, kwargs))
 
