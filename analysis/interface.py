@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import sys
 
+from analysis.parsing import parses
+
 __all__ = ["interface_of", "public_names", "reconcile_tests", "strip_demo_code"]
 
 MODULE = "solution"
@@ -98,15 +100,7 @@ def strip_demo_code(code: str) -> str:
     # Drop a dangling "# Example usage:" comment left at the end.
     while cleaned.rstrip().splitlines() and cleaned.rstrip().splitlines()[-1].lstrip().startswith("#"):
         cleaned = "\n".join(cleaned.rstrip().splitlines()[:-1]).rstrip() + "\n"
-    return cleaned if _parses_ok(cleaned) else code
-
-
-def _parses_ok(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
+    return cleaned if parses(cleaned) else code
 
 
 def _points_at_solution(node: ast.ImportFrom, names: set[str]) -> bool:

@@ -13,7 +13,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["ReviewVerdict", "extract_code", "first_json_object", "parse_review", "trim_to_parseable"]
+__all__ = [
+    "ReviewVerdict",
+    "extract_code",
+    "first_json_object",
+    "parse_review",
+    "parses",
+    "trim_to_parseable",
+]
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*$", re.MULTILINE)
 _CODE_LANGS = {"", "python", "py", "python3", "pycon"}
@@ -38,7 +45,8 @@ def _fenced_blocks(text: str) -> list[tuple[str, str, bool]]:
         pos = end.end()
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """True when ``code`` is syntactically valid Python."""
     try:
         ast.parse(code)
     except (SyntaxError, ValueError):
@@ -55,7 +63,7 @@ def trim_to_parseable(code: str) -> str | None:
     lines = code.rstrip().splitlines()
     while lines:
         candidate = "\n".join(lines).rstrip() + "\n"
-        if _parses(candidate) and candidate.strip():
+        if parses(candidate) and candidate.strip():
             return candidate
         lines.pop()
     return None
@@ -71,14 +79,14 @@ def extract_code(text: str) -> str | None:
     """
     blocks = [(body, closed) for lang, body, closed in _fenced_blocks(text) if lang in _CODE_LANGS]
     blocks = [
-        (body if closed or _parses(body) else (trim_to_parseable(body) or body), closed) for body, closed in blocks
+        (body if closed or parses(body) else (trim_to_parseable(body) or body), closed) for body, closed in blocks
     ]
     candidates = [body.strip("\n") for body, _ in blocks if body.strip()]
     if candidates:
-        parsing = [c for c in candidates if _parses(c)]
+        parsing = [c for c in candidates if parses(c)]
         return max(parsing or candidates, key=len) + "\n"
     stripped = text.strip()
-    if stripped and _parses(stripped):
+    if stripped and parses(stripped):
         tree = ast.parse(stripped)
         if any(isinstance(n, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef) for n in tree.body):
             return stripped + "\n"
