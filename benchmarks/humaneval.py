@@ -202,6 +202,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-iterations", type=int, default=3, help="refinements per problem in the loop")
     parser.add_argument("--no-arbiter", action="store_true", help="turn off the arbiter of disputed tests (a lever)")
     parser.add_argument(
+        "--min-score",
+        type=float,
+        default=7.0,
+        help="review score a passing attempt needs to stop (0: tests alone decide)",
+    )
+    parser.add_argument(
         "--no-examples", action="store_true", help="do not add the prompt's doctest examples to the tests (a lever)"
     )
     parser.add_argument("--out", help="folder for the JSON and PNG results")
@@ -220,6 +226,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         max_iterations=args.max_iterations,
         arbitrate_tests=not args.no_arbiter,
         task_examples=not args.no_examples,
+        min_score=args.min_score,
         results_dir=str(data_home() / "bench-runs"),
     )
     summary = run_benchmark(model, problems, settings)
@@ -227,6 +234,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "max_iterations": settings.max_iterations,
         "arbitrate_tests": settings.arbitrate_tests,
         "task_examples": settings.task_examples,
+        "min_score": settings.min_score,
     }
     summary["machine"] = machine_description()
     out = Path(args.out or data_home() / "bench")
