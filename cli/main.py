@@ -128,6 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from exc
     elif not args.thread_id:
         raise CliError("--resume needs --thread-id of the run to continue")
+    else:
+        with open_checkpointer(args.checkpoint) as saver:
+            if saver.get_tuple({"configurable": {"thread_id": args.thread_id, "checkpoint_ns": ""}}) is None:
+                raise CliError(f"thread {args.thread_id} has no checkpoints to resume")
     model = _load_model(args.model)
     thread_id = args.thread_id or new_thread_id()
     with open_checkpointer(args.checkpoint) as saver:
