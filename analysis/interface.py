@@ -13,7 +13,7 @@ import sys
 
 from analysis.parsing import parses
 
-__all__ = ["interface_of", "public_names", "reconcile_tests", "strip_demo_code"]
+__all__ = ["interface_of", "is_stub", "public_names", "reconcile_tests", "strip_demo_code"]
 
 MODULE = "solution"
 
@@ -30,6 +30,34 @@ def public_names(code: str) -> list[str]:
     except (SyntaxError, ValueError):
         return []
     return [node.name for node in _public_defs(tree)]
+
+
+def _does_nothing(statement: ast.stmt) -> bool:
+    """A docstring, ``pass``, ``...`` or ``raise NotImplementedError``: a placeholder, not a body."""
+    if isinstance(statement, ast.Pass):
+        return True
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return isinstance(statement.value.value, str) or statement.value.value is Ellipsis
+    if isinstance(statement, ast.Raise) and statement.exc is not None:
+        exc = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
+def is_stub(code: str, entry_point: str | None = None) -> bool:
+    """True when ``code``'s function is only a signature and docstring, with no body.
+
+    Small models sometimes echo the task's stub back. With ``entry_point`` that
+    function is checked; otherwise every top-level function must be empty to count.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if entry_point and any(f.name == entry_point for f in functions):
+        functions = [f for f in functions if f.name == entry_point]
+    return bool(functions) and all(all(_does_nothing(s) for s in f.body) for f in functions)
 
 
 def _stub(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class ProblemResult:
     loop_s: float
     loop_model_s: float
     loop_sandbox_s: float
+    loop_nodes: dict[str, dict[str, float]]
 
 
 def _single_shot(model: ModelProvider, problem: dict[str, Any]) -> tuple[str | None, Usage, float]:
@@ -106,7 +108,21 @@ def run_problem(model: ModelProvider, app: Any, problem: dict[str, Any]) -> Prob
         loop_s=round(loop_s, 2),
         loop_model_s=round(sum(t["model_seconds"] for t in timings), 2),
         loop_sandbox_s=round(sum(t["sandbox_seconds"] for t in timings), 2),
+        loop_nodes=per_node(timings),
     )
+
+
+NODE_FIELDS = ("seconds", "model_seconds", "sandbox_seconds", "model_calls", "output_tokens")
+
+
+def per_node(timings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Time, model calls and tokens of each node, summed over its runs."""
+    nodes: dict[str, dict[str, float]] = {}
+    for timing in timings:
+        totals = nodes.setdefault(timing["node"], dict.fromkeys(NODE_FIELDS, 0.0))
+        for name in NODE_FIELDS:
+            totals[name] = round(totals[name] + timing[name], 3)
+    return nodes
 
 
 def summarize(results: list[ProblemResult], model_name: str, wall_s: float) -> dict[str, Any]:
@@ -114,6 +130,13 @@ def summarize(results: list[ProblemResult], model_name: str, wall_s: float) -> d
     n = max(1, len(results))
     loop_wall = sum(r.loop_s for r in results)
     accounted = sum(r.loop_model_s + r.loop_sandbox_s for r in results)
+    nodes: dict[str, dict[str, float]] = {}
+    for r in results:
+        for node, totals in r.loop_nodes.items():
+            into = nodes.setdefault(node, dict.fromkeys(NODE_FIELDS, 0.0))
+            for name in NODE_FIELDS:
+                into[name] += totals[name]
+    per_node_mean = {node: {k: round(v / n, 2) for k, v in totals.items()} for node, totals in nodes.items()}
     return {
         "model": model_name,
         "problems_run": len(results),
@@ -131,6 +154,7 @@ def summarize(results: list[ProblemResult], model_name: str, wall_s: float) -> d
             "model_share": round(sum(r.loop_model_s for r in results) / loop_wall, 4) if loop_wall else 0.0,
             "sandbox_share": round(sum(r.loop_sandbox_s for r in results) / loop_wall, 4) if loop_wall else 0.0,
             "orchestration_overhead_share": round((loop_wall - accounted) / loop_wall, 4) if loop_wall else 0.0,
+            "per_node_per_problem": per_node_mean,
         },
         "wall_s": round(wall_s, 1),
         "problems": [r.__dict__ for r in results],
@@ -172,9 +196,18 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
 
 
 def run_benchmark(
-    model: ModelProvider, problems: list[dict[str, Any]], settings: Settings, *, progress: bool = True
+    model: ModelProvider,
+    problems: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    progress: bool = True,
+    on_summary: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every problem both ways and return the summary."""
+    """Run every problem both ways and return the summary.
+
+    ``on_summary`` gets the summary so far after each problem, so a long run that is
+    stopped part-way still leaves its results behind.
+    """
     from tqdm import tqdm
 
     app = build_graph(model, settings=settings, checkpointer=InMemorySaver())
@@ -188,6 +221,8 @@ def run_benchmark(
             single=f"{sum(r.single_shot_passed for r in results)}/{done}",
             loop=f"{sum(r.loop_passed for r in results)}/{done}",
         )
+        if on_summary:
+            on_summary(summarize(results, model.name, time.perf_counter() - started))
     return summarize(results, model.name, time.perf_counter() - started)
 
 
@@ -210,6 +245,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--no-examples", action="store_true", help="do not add the prompt's doctest examples to the tests (a lever)"
     )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
+    )
     parser.add_argument("--out", help="folder for the JSON and PNG results")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
@@ -227,20 +268,29 @@ def main(args: argparse.Namespace | None = None) -> int:
         arbitrate_tests=not args.no_arbiter,
         task_examples=not args.no_examples,
         min_score=args.min_score,
+        candidates=args.candidates,
         results_dir=str(data_home() / "bench-runs"),
     )
-    summary = run_benchmark(model, problems, settings)
-    summary["settings"] = {
-        "max_iterations": settings.max_iterations,
-        "arbitrate_tests": settings.arbitrate_tests,
-        "task_examples": settings.task_examples,
-        "min_score": settings.min_score,
-    }
-    summary["machine"] = machine_description()
     out = Path(args.out or data_home() / "bench")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"humaneval-{time.strftime('%Y%m%d-%H%M%S')}"
-    (out / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+    extra = {
+        "settings": {
+            "max_iterations": settings.max_iterations,
+            "arbitrate_tests": settings.arbitrate_tests,
+            "task_examples": settings.task_examples,
+            "min_score": settings.min_score,
+            "candidates": settings.candidates,
+        },
+        "offset": args.offset,
+        "machine": machine_description(),
+    }
+
+    def save(summary: dict[str, Any]) -> None:
+        (out / f"{stem}.json").write_text(json.dumps({**summary, **extra}, indent=2))
+
+    summary = {**run_benchmark(model, problems, settings, on_summary=save), **extra}
+    save(summary)
     draw_chart(summary, out / f"{stem}.png")
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -251,7 +301,9 @@ def main(args: argparse.Namespace | None = None) -> int:
             f"single-shot pass@1 {s['pass_at_1']:.3f}   loop pass@1 {lp['pass_at_1']:.3f}\n"
             f"loop: mean attempts {lp['mean_iterations']}, tokens/problem {lp['tokens_per_problem']}, "
             f"s/problem {lp['seconds_per_problem']}, orchestration overhead {lp['orchestration_overhead_share']:.1%}\n"
-            f"results: {out / stem}.json and .png\n"
+            "per node, s/problem (output tokens): "
+            + ", ".join(f"{k} {v['seconds']} ({v['output_tokens']:.0f})" for k, v in lp["per_node_per_problem"].items())
+            + f"\nresults: {out / stem}.json and .png\n"
         )
     return 0
 

@@ -46,6 +46,10 @@ class Settings:
             when it agrees with the code (see ``nodes.arbiter``).
         task_examples: Add the task's own doctest examples (``>>> f(1)`` / ``2``) to the
             tests; they are the task's words, so the arbiter never sets them aside.
+        candidates: Code candidates for the first attempt. Above 1, when the first
+            (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
+            the one passing the most task examples, then tests, is kept (see
+            ``nodes.candidates``).
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -55,6 +59,7 @@ class Settings:
     review_failing: bool = field(default_factory=lambda: _env("review_failing", False))
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
+    candidates: int = field(default_factory=lambda: _env("candidates", 1))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 

@@ -32,7 +32,7 @@ from llms.prompting import to_chat_messages
 
 __all__ = ["EngineChatModel", "StopRuleChatModel"]
 
-_OVERRIDABLE = ("max_new_tokens", "temperature", "top_p")
+_OVERRIDABLE = ("max_new_tokens", "temperature", "top_p", "seed")
 
 
 def _settings_with(settings: RoleSettings, kwargs: dict[str, Any]) -> RoleSettings:
@@ -153,7 +153,10 @@ class StopRuleChatModel(BaseChatModel):
 
     def _inner_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         settings = _settings_with(self.settings, kwargs)
-        return {"max_tokens": settings.max_new_tokens, "temperature": settings.temperature}
+        kwargs = {"max_tokens": settings.max_new_tokens, "temperature": settings.temperature}
+        if settings.temperature > 0 and settings.seed is not None:
+            kwargs["seed"] = settings.seed
+        return kwargs
 
     def _stream(
         self,

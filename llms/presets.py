@@ -40,6 +40,8 @@ class RoleSettings:
     stop: StopRule | None
     temperature: float = 0.0
     top_p: float = 1.0
+    seed: int | None = None
+    """Seed for sampling (used only when ``temperature > 0``), so sampled runs repeat."""
 
 
 DEFAULT_ROLES: dict[Role, RoleSettings] = {

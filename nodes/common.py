@@ -11,7 +11,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 import prompts
 
-__all__ = ["ModelProvider", "Role", "Usage", "call_model", "node_timing"]
+__all__ = ["NO_CODE", "ModelProvider", "Role", "Usage", "call_model", "node_timing"]
+
+NO_CODE = "the model's reply held no Python code block"
 
 Role = Literal["generator", "tester", "reviewer", "refiner"]
 
@@ -47,14 +49,22 @@ def call_model(
     slots: dict[str, object],
     config: RunnableConfig | None,
     usage: Usage,
+    overrides: dict[str, object] | None = None,
 ) -> str:
-    """Render the role's prompts, call its model, record the cost, return the reply text."""
+    """Render the role's prompts, call its model, record the cost, return the reply text.
+
+    ``overrides`` are per-call generation settings (``temperature``, ``seed``...) bound
+    onto the role's model for this call only.
+    """
     messages: list[BaseMessage] = [
         SystemMessage(prompts.render(system, **slots)),
         HumanMessage(prompts.render(user_prompt, **slots)),
     ]
     started = time.perf_counter()
-    reply = model.for_role(role).invoke(messages, config)
+    runnable = model.for_role(role)
+    if overrides:
+        runnable = runnable.bind(**overrides)
+    reply = runnable.invoke(messages, config)
     usage.model_seconds += time.perf_counter() - started
     usage.calls += 1
     meta = getattr(reply, "usage_metadata", None) or {}

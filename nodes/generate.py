@@ -11,16 +11,20 @@ import time
 
 from langchain_core.runnables import RunnableConfig
 
-from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
+from analysis.interface import interface_of, is_stub, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code
 from analysis.testcases import examples_as_tests, split_asserts
 from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
-from nodes.common import ModelProvider, Usage, call_model, node_timing
+from nodes.candidates import pick_candidate
+from nodes.common import NO_CODE, ModelProvider, Usage, call_model, node_timing
 
 __all__ = ["NO_CODE", "generate", "write_code", "write_tests"]
 
-NO_CODE = "the model's reply held no Python code block"
+STUB_NOTE = (
+    "Your previous reply repeated the function's signature and docstring without a body. "
+    "Write the complete function, with the code that does the work."
+)
 
 
 def _interface_hint(entry_point: str | None, user_tests: str | None) -> str:
@@ -40,19 +44,32 @@ def write_code(
     user_tests: str | None,
     config: RunnableConfig | None,
     usage: Usage,
+    overrides: dict[str, object] | None = None,
 ) -> str | None:
-    """Ask the generator for code; returns ``None`` when the reply holds none."""
-    reply = call_model(
-        model,
-        "generator",
-        system="generator_system",
-        user_prompt="generator_user",
-        slots={"task": task, "interface_hint": _interface_hint(entry_point, user_tests)},
-        config=config,
-        usage=usage,
-    )
-    code = extract_code(reply)
-    return strip_demo_code(code) if code else None
+    """Ask the generator for code; returns ``None`` when the reply holds none.
+
+    A reply that only echoes the function's stub (signature and docstring, no body)
+    is asked for once more, saying so. ``overrides`` are per-call generation settings
+    (a temperature and seed, for sampled candidates).
+    """
+    hint = _interface_hint(entry_point, user_tests)
+    code = None
+    for note in ("", STUB_NOTE):
+        reply = call_model(
+            model,
+            "generator",
+            system="generator_system",
+            user_prompt="generator_user",
+            slots={"task": task, "interface_hint": "\n\n".join(filter(None, (hint, note)))},
+            config=config,
+            usage=usage,
+            overrides=overrides,
+        )
+        code = extract_code(reply)
+        code = strip_demo_code(code) if code else None
+        if not code or not is_stub(code, entry_point):
+            break
+    return code
 
 
 def write_tests(
@@ -116,6 +133,7 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
         usage=usage,
     )
     tests = ""
+    picked = ""
     if code:
         tests = write_tests(
             model,
@@ -126,7 +144,27 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
             usage=usage,
             use_examples=settings.task_examples,
         )
-    summary = f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests" if code else NO_CODE
+    if code and settings.candidates > 1:
+
+        def sample(overrides: dict[str, object]) -> str | None:
+            return write_code(
+                model,
+                task=task,
+                entry_point=task_input.get("entry_point"),
+                user_tests=task_input.get("user_tests"),
+                config=config,
+                usage=usage,
+                overrides=overrides,
+            )
+
+        pick = pick_candidate(
+            code, tests, sample=sample, candidates=settings.candidates, settings=settings, usage=usage
+        )
+        code = pick.code
+        picked = f", candidate {pick.index + 1} of {pick.tried} tried"
+    summary = (
+        f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests{picked}" if code else NO_CODE
+    )
     return {
         "task": task,
         "entry_point": task_input.get("entry_point"),

@@ -19,8 +19,8 @@ from analysis.testcases import remove_tests, test_function_name
 from graph.config import Settings
 from graph.state import AgentState, DisputedTest, ReviewReport
 from nodes.arbiter import find_disputed_tests
-from nodes.common import ModelProvider, Usage, call_model, node_timing
-from nodes.generate import NO_CODE, write_tests
+from nodes.common import NO_CODE, ModelProvider, Usage, call_model, node_timing
+from nodes.generate import write_tests
 from sandbox import SandboxLimits
 from sandbox.report import ValidationReport
 

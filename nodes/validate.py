@@ -14,8 +14,7 @@ from langchain_core.runnables import RunnableConfig
 
 from graph.config import Settings
 from graph.state import AgentState
-from nodes.common import node_timing
-from nodes.generate import NO_CODE
+from nodes.common import NO_CODE, node_timing
 from sandbox import SandboxLimits, run_tests
 from sandbox.report import ValidationReport
 

@@ -23,8 +23,8 @@ from analysis.parsing import extract_code
 from analysis.pep8 import Pep8Report, check_pep8
 from graph.config import Settings
 from graph.state import MAX_TASK_CHARS, MAX_TESTS_CHARS, ReviewReport, check_task_input
-from nodes.common import ModelProvider, Usage, call_model
-from nodes.generate import NO_CODE, write_code, write_tests
+from nodes.common import NO_CODE, ModelProvider, Usage, call_model
+from nodes.generate import write_code, write_tests
 from nodes.refine import describe_problems
 from nodes.review import review_code
 from nodes.validate import check_attempt, failed_before_running

@@ -21,6 +21,7 @@ class FakeScriptedChatModel(BaseChatModel):
     role: str
     replies: list[str]
     received: list[list[BaseMessage]] = []
+    received_kwargs: list[dict[str, Any]] = []
 
     @property
     def _llm_type(self) -> str:
@@ -34,6 +35,7 @@ class FakeScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self.received.append(list(messages))
+        self.received_kwargs.append(dict(kwargs))
         if not self.replies:
             raise AssertionError(f"the fake {self.role} model was called more often than scripted")
         text = self.replies.pop(0)
@@ -53,7 +55,7 @@ class FakeScriptedModels:
 
     def __init__(self, **scripts: Iterable[str]) -> None:
         self.models = {
-            role: FakeScriptedChatModel(role=role, replies=list(scripts.get(role, [])), received=[])
+            role: FakeScriptedChatModel(role=role, replies=list(scripts.get(role, [])), received=[], received_kwargs=[])
             for role in ("generator", "tester", "reviewer", "refiner", "arbiter")
         }
 

@@ -7,7 +7,7 @@ import ast
 import pytest
 
 from analysis.complexity import measure_complexity
-from analysis.interface import interface_of, public_names, reconcile_tests, strip_demo_code
+from analysis.interface import interface_of, is_stub, public_names, reconcile_tests, strip_demo_code
 from analysis.parsing import extract_code, parse_review
 from analysis.scoring import combined_score
 from graph.state import InvalidTaskError, check_task_input
@@ -186,3 +186,20 @@ def test_task_examples_become_tests():
     assert "assert f(2) == 4" in tests and "assert f(1) == 2" in tests
     assert "g(1)" not in tests and "zero" not in tests  # not ours; not a literal
     assert examples_as_tests("Write a function that adds numbers.", ["add"]) == ""
+
+
+class TestIsStub:
+    def test_signature_and_docstring_only_is_a_stub(self):
+        assert is_stub('def f(x):\n    """Doc."""\n')
+        assert is_stub("def f(x):\n    pass\n")
+        assert is_stub("def f(x):\n    ...\n")
+        assert is_stub('def f(x):\n    """Doc."""\n    raise NotImplementedError()\n')
+
+    def test_a_body_is_not_a_stub(self):
+        assert not is_stub('def f(x):\n    """Doc."""\n    return x\n')
+        assert not is_stub("import math\n")  # no function at all: not this check's business
+        assert not is_stub("def f(:\n")  # unparseable: not this check's business
+
+    def test_the_entry_point_decides_when_given(self):
+        code = "def helper(x):\n    return x\n\n\ndef f(x):\n    pass\n"
+        assert is_stub(code, "f") and not is_stub(code, "helper") and not is_stub(code)

@@ -39,3 +39,23 @@ def test_loop_beats_single_shot_when_refinement_fixes_the_code(tmp_path):
     assert summary["loop"]["pass_at_1"] == 1.0
     assert summary["problems"][0]["loop_iterations"] == 2
     assert 0.0 <= summary["loop"]["orchestration_overhead_share"] <= 1.0
+    nodes = summary["loop"]["per_node_per_problem"]
+    assert set(nodes) == {"generate", "validate", "review", "refine", "finalize"}
+    assert nodes["generate"]["model_calls"] == 2 and nodes["refine"]["model_calls"] == 2  # arbiter + refiner
+    assert nodes["validate"]["sandbox_seconds"] > 0 and nodes["validate"]["model_calls"] == 0
+
+
+def test_a_long_run_leaves_its_results_behind_as_it_goes(tmp_path):
+    problems = load_problems(limit=2)
+    solutions = [fenced(p["prompt"] + p["canonical_solution"]) for p in problems]
+    models = FakeScriptedModels(
+        generator=[solutions[0], solutions[0], solutions[1], solutions[1]],
+        tester=[fenced("def test_nothing_to_check():\n    assert True\n")] * 2,
+        reviewer=['{"score": 9, "recommendations": []}'] * 2,
+    )
+    seen = []
+    summary = run_benchmark(
+        models, problems, Settings(results_dir=str(tmp_path)), progress=False, on_summary=seen.append
+    )
+    assert [s["problems_run"] for s in seen] == [1, 2]
+    assert seen[-1]["loop"]["pass_at_1"] == summary["loop"]["pass_at_1"] == 1.0

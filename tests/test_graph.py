@@ -274,3 +274,76 @@ def test_the_tasks_examples_are_tests_the_arbiter_never_sets_aside(tmp_path):
     # The reference sided with the code on test_x only; the example stood, so the code was refined.
     assert [d["test"] for d in result["disputed_tests"]] == ["test_x"]
     assert result["passed"] is True and models.calls("refiner") == 1
+
+
+STUB = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+
+
+def test_a_reply_that_echoes_the_stub_is_asked_for_again(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(STUB), fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b).", "entry_point": "add"}, _config())
+
+    assert result["passed"] is True and result["iterations"] == 1 and "a + b" in result["code"]
+    assert models.calls("generator") == 2
+    assert "without a body" in models.for_role("generator").received[1][1].content
+    assert "without a body" not in models.for_role("generator").received[0][1].content
+
+
+def test_candidates_replace_a_failing_first_attempt(tmp_path):
+    models = FakeScriptedModels(
+        # the greedy code fails; the first sample repeats it (not run again); the second passes
+        generator=[fenced(BAD_CODE), fenced(BAD_CODE), fenced(GOOD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path, candidates=3), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is True and result["iterations"] == 1 and "a + b" in result["code"]
+    assert models.calls("refiner") == 0
+    sampled = models.for_role("generator").received_kwargs
+    assert sampled[0] == {} and [(k["temperature"], k["seed"]) for k in sampled[1:]] == [(0.7, 1), (0.7, 2)]
+    assert "candidate 3 of 3 tried" in result["node_timings"][0]["summary"]
+    assert result["node_timings"][0]["sandbox_seconds"] > 0  # the candidates' runs are counted
+
+
+def test_no_candidates_are_sampled_when_the_first_passes(tmp_path):
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path, candidates=3), checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is True and models.calls("generator") == 1
+    assert "candidate 1 of 1 tried" in result["node_timings"][0]["summary"]
+
+
+def test_a_sample_no_better_than_the_greedy_code_does_not_replace_it(tmp_path):
+    almost = BAD_CODE.replace("a - b", "a + b if a > 0 else a - b")  # passes one test of two
+    also_almost = BAD_CODE.replace("a - b", "a + b if a > 0 else 7")  # also one of two
+    models = FakeScriptedModels(
+        generator=[fenced(almost), fenced(also_almost), fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+    )
+    settings = _settings(tmp_path, candidates=3, max_iterations=0)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert "a + b if a > 0 else a - b" in result["code"]  # the tie keeps the greedy code
+    assert "candidate 1 of 3 tried" in result["node_timings"][0]["summary"]
+
+
+def test_candidates_are_ranked_by_the_tasks_examples_first():
+    from nodes.candidates import rank
+
+    tests = "def test_a():\n    pass\n\ndef test_task_example_1():\n    pass\n\ndef test_task_example_2():\n    pass\n"
+
+    def report(passed: int, failures: list[str]) -> dict:
+        failed = [{"test": name, "message": "", "traceback": ""} for name in failures]
+        return {"passed_count": passed, "failed_count": len(failed), "errored_count": 0, "failures": failed}
+
+    examples_right = rank(report(2, ["test_a"]), tests)
+    own_tests_right = rank(report(2, ["test_task_example_2"]), tests)
+    assert examples_right == (2, 2) and own_tests_right == (1, 2) and examples_right > own_tests_right
+    assert rank(report(0, []), tests) == (0, 0)  # nothing ran: no example counts as passed

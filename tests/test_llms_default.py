@@ -77,3 +77,15 @@ def test_default_model_streams_tokens_as_events() -> None:
 def test_check_model_reports_speed() -> None:
     info = check_model(DEFAULT_MODEL)
     assert info["engine"] == "llama.cpp" and info["tokens_per_s"] > 0 and info["output_tokens"] > 0
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
+def test_seeded_sampling_repeats_and_seeds_differ(engine: str) -> None:
+    generator = load_model(DEFAULT_MODEL, engine=engine, device="cpu").for_role("generator")
+    task = [HumanMessage("Name ten different fruits, one per line.")]
+
+    def sample(seed: int) -> str:
+        return str(generator.bind(temperature=1.0, seed=seed, max_new_tokens=24).invoke(task).content)
+
+    first, other, again = sample(1), sample(2), sample(1)
+    assert first == again and first != other

@@ -98,6 +98,11 @@ class LlamaCppEngine:
         with self._lock:
             started = time.perf_counter()
             if budget > 0:
+                if settings.temperature > 0 and settings.seed is not None:
+                    # A seeded sample repeats only from a full prompt evaluation: logits from
+                    # a reused KV-cache prefix differ in the last bits, enough to flip a sample.
+                    self.llama.reset()
+                    self.llama.set_seed(settings.seed)
                 stream = self.llama.generate(
                     tokens,
                     temp=settings.temperature,

@@ -106,7 +106,7 @@ class TransformersEngine:
     ) -> Iterator[str | Completion]:
         """Yield text pieces, then one :class:`Completion` (see :class:`Engine`)."""
         prompt, opening = self.prompt(messages, settings)
-        key = (settings.temperature > 0, settings.temperature, settings.top_p)
+        key = (settings.temperature > 0, settings.temperature, settings.top_p, settings.seed)
         job = self.queue.submit(BatchJob(payload=(prompt, opening, settings), key=key))
         yield from job.results()
 
@@ -172,6 +172,8 @@ class TransformersEngine:
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
+            if first.seed is not None:
+                torch.manual_seed(first.seed)
         with torch.inference_mode():
             self.model.generate(
                 **encoded,

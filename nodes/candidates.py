@@ -1,0 +1,78 @@
+"""Several candidates ranked by execution, for the first attempt.
+
+When the first (greedy) code fails its tests, more candidates are sampled from the
+same prompt and each runs against the same tests in the sandbox. The one that passes
+the most of the task's own examples wins, then the most tests overall; ties keep the
+earlier candidate, so the greedy one stands unless a sample does strictly better.
+Sampling stops as soon as a candidate passes everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from analysis.testcases import EXAMPLE_PREFIX
+from graph.config import Settings
+from nodes.common import Usage
+from nodes.validate import check_attempt
+from sandbox.report import ValidationReport
+
+__all__ = ["CANDIDATE_TEMPERATURE", "Pick", "pick_candidate", "rank"]
+
+CANDIDATE_TEMPERATURE = 0.7
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The chosen code, which candidate it was (0: the greedy one), and how many were tried."""
+
+    code: str
+    index: int
+    tried: int
+    score: tuple[int, int]
+
+
+def rank(report: ValidationReport, tests: str) -> tuple[int, int]:
+    """(task examples passed, tests passed) of one candidate's run: higher is better."""
+    examples = tests.count(f"def {EXAMPLE_PREFIX}")
+    failed_examples = sum(1 for f in report["failures"] if EXAMPLE_PREFIX in f["test"])
+    if report["passed_count"] + report["failed_count"] + report["errored_count"] == 0:
+        failed_examples = examples  # nothing ran (import failed, timed out): no example passed
+    return max(0, examples - failed_examples), report["passed_count"]
+
+
+def pick_candidate(
+    code: str,
+    tests: str,
+    *,
+    sample: Callable[[dict[str, object]], str | None],
+    candidates: int,
+    settings: Settings,
+    usage: Usage,
+) -> Pick:
+    """Return the best of ``code`` and up to ``candidates - 1`` alternatives from ``sample``.
+
+    ``sample(overrides)`` asks the generator again with the given generation settings
+    (a temperature and a seed per candidate, so a run repeats).
+    """
+    report, _ = check_attempt(code, tests, settings)
+    usage.sandbox_seconds += report["duration_s"]
+    best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
+    if report["passed"] or not tests.strip():
+        return best
+    seen = {code}
+    for index in range(1, candidates):
+        other = sample({"temperature": CANDIDATE_TEMPERATURE, "seed": index})
+        best = replace(best, tried=index + 1)
+        if not other or other in seen:
+            continue
+        seen.add(other)
+        report, _ = check_attempt(other, tests, settings)
+        usage.sandbox_seconds += report["duration_s"]
+        score = rank(report, tests)
+        if score > best.score:
+            best = Pick(other, index, index + 1, score)
+        if report["passed"]:
+            break
+    return best
