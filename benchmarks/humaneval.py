@@ -251,6 +251,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=1,
         help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
     )
+    parser.add_argument(
+        "--tester-sees-code",
+        action="store_true",
+        help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
+    )
+    parser.add_argument(
+        "--no-failure-details",
+        action="store_true",
+        help="tell the refiner only how many tests failed, not which or how (a lever)",
+    )
     parser.add_argument("--out", help="folder for the JSON and PNG results")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
@@ -269,6 +279,8 @@ def main(args: argparse.Namespace | None = None) -> int:
         task_examples=not args.no_examples,
         min_score=args.min_score,
         candidates=args.candidates,
+        tester_sees_code=args.tester_sees_code,
+        failure_details=not args.no_failure_details,
         results_dir=str(data_home() / "bench-runs"),
     )
     out = Path(args.out or data_home() / "bench")
@@ -281,6 +293,8 @@ def main(args: argparse.Namespace | None = None) -> int:
             "task_examples": settings.task_examples,
             "min_score": settings.min_score,
             "candidates": settings.candidates,
+            "tester_sees_code": settings.tester_sees_code,
+            "failure_details": settings.failure_details,
         },
         "offset": args.offset,
         "machine": machine_description(),

@@ -50,6 +50,10 @@ class Settings:
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
             ``nodes.candidates``).
+        tester_sees_code: Show the tester the whole code rather than its interface (a
+            lever for measurement; off, a bug cannot be copied into the tests).
+        failure_details: Give the refiner the failing tests' names, assertions and
+            tracebacks (off: only how many failed; a lever for measurement).
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -60,6 +64,8 @@ class Settings:
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 1))
+    tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
+    failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 

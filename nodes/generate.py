@@ -82,11 +82,14 @@ def write_tests(
     usage: Usage,
     previous_error: str | None = None,
     use_examples: bool = True,
+    show_code: bool = False,
 ) -> str:
     """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none.
 
     ``previous_error`` says why the last tests could not run, so a retry differs.
     With ``use_examples``, the task's own doctest examples are added as tests too.
+    ``show_code`` shows the tester the whole code instead of its interface (a lever
+    measured by the benchmark; off, a bug in the code cannot leak into its tests).
     """
     names = public_names(code)
     retry_note = (
@@ -101,7 +104,7 @@ def write_tests(
         user_prompt="tester_user",
         slots={
             "task": task,
-            "interface": interface_of(code),
+            "interface": code.strip() if show_code else interface_of(code),
             "names": ", ".join(names) or "*",
             "retry_note": retry_note,
         },
@@ -143,6 +146,7 @@ def generate(state: AgentState, config: RunnableConfig, *, model: ModelProvider,
             config=config,
             usage=usage,
             use_examples=settings.task_examples,
+            show_code=settings.tester_sees_code,
         )
     if code and settings.candidates > 1:
 

@@ -30,9 +30,17 @@ MAX_FAILURES = 3
 MAX_TRACEBACK_CHARS = 700
 
 
-def describe_problems(validation: ValidationReport, review: ReviewReport | None) -> str:
-    """Turn a validation and a review into the short problem list the refiner reads."""
+def describe_problems(validation: ValidationReport, review: ReviewReport | None, *, details: bool = True) -> str:
+    """Turn a validation and a review into the short problem list the refiner reads.
+
+    Without ``details`` the refiner learns only how many tests failed, not which or how
+    (a lever the benchmark measures: what the real failures are worth).
+    """
     lines: list[str] = []
+    if not details and not validation["passed"]:
+        ran = validation["passed_count"] + validation["failed_count"] + validation["errored_count"]
+        lines.append(f"- {ran - validation['passed_count']} of {ran} tests failed.")
+        validation = {**validation, "error": None, "failures": []}
     if validation["error"] and not validation["failures"]:
         lines.append(f"- The tests could not pass: {validation['error']}")
     for failure in validation["failures"][:MAX_FAILURES]:
@@ -68,6 +76,7 @@ def _rewrite_tests(
         usage=usage,
         previous_error=state["validation"]["error"],
         use_examples=settings.task_examples,
+        show_code=settings.tester_sees_code,
     )
     return code, tests, f"tests rewritten, {tests.count('def test_')} tests"
 
@@ -89,7 +98,7 @@ def _rewrite_code(
         slots={
             "task": state["task"],
             "code": _last_code(state).strip() or "# (no code yet)",
-            "problems": describe_problems(validation, state.get("review")),
+            "problems": describe_problems(validation, state.get("review"), details=settings.failure_details),
         },
         config=config,
         usage=usage,
@@ -107,6 +116,7 @@ def _rewrite_code(
             config=config,
             usage=usage,
             use_examples=settings.task_examples,
+            show_code=settings.tester_sees_code,
         )
         return code, tests, f"new code, {len(code.splitlines())} lines, tests written"
     return code, reconcile_tests(tests, code), f"new code, {len(code.splitlines())} lines"

@@ -347,3 +347,21 @@ def test_candidates_are_ranked_by_the_tasks_examples_first():
     own_tests_right = rank(report(2, ["test_task_example_2"]), tests)
     assert examples_right == (2, 2) and own_tests_right == (1, 2) and examples_right > own_tests_right
     assert rank(report(0, []), tests) == (0, 0)  # nothing ran: no example counts as passed
+
+
+def test_the_levers_that_hide_failures_and_show_the_tester_the_code(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        refiner=[fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    settings = _settings(tmp_path, tester_sees_code=True, failure_details=False, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is True
+    assert "a - b" in models.for_role("tester").received[0][1].content  # the whole code, body and all
+    refine_prompt = models.for_role("refiner").received[0][1].content
+    assert "2 of 2 tests failed." in refine_prompt
+    assert "test_small" not in refine_prompt and "assert" not in refine_prompt
