@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,11 @@ from nodes.common import ModelProvider, Usage
 from nodes.generate import write_code
 from sandbox import SandboxLimits, run_tests
 
-__all__ = ["judge", "load_problems", "main", "run_benchmark"]
+__all__ = ["ResumeError", "judge", "load_problems", "load_saved", "main", "run_benchmark"]
+
+
+class ResumeError(ValueError):
+    """A saved results file that cannot be resumed (missing, unreadable, not a HumanEval run)."""
 
 
 def load_problems(limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
@@ -169,7 +173,7 @@ def draw_chart(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     problems = summary["problems"]
-    xs = range(len(problems))
+    xs = [int(p["task_id"].rsplit("/", 1)[-1]) for p in problems]
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(max(8, len(problems) * 0.12), 4), sharex=True, gridspec_kw={"height_ratios": [1, 2]}
     )
@@ -202,28 +206,50 @@ def run_benchmark(
     *,
     progress: bool = True,
     on_summary: Callable[[dict[str, Any]], None] | None = None,
+    done: list[ProblemResult] | None = None,
+    wall_before_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run every problem both ways and return the summary.
 
     ``on_summary`` gets the summary so far after each problem, so a long run that is
-    stopped part-way still leaves its results behind.
+    stopped part-way still leaves its results behind. ``done`` and ``wall_before_s``
+    are the results and wall time of a stopped run being resumed: the summary covers
+    them and ``problems`` (the ones still to run) together.
     """
     from tqdm import tqdm
 
     app = build_graph(model, settings=settings, checkpointer=InMemorySaver())
     started = time.perf_counter()
-    results = []
+    results = list(done or [])
+
+    def wall() -> float:
+        return wall_before_s + time.perf_counter() - started
+
     bar = tqdm(problems, disable=not progress, file=sys.stderr, unit="problem")
     for problem in bar:
         results.append(run_problem(model, app, problem))
-        done = len(results)
+        count = len(results)
         bar.set_postfix(
-            single=f"{sum(r.single_shot_passed for r in results)}/{done}",
-            loop=f"{sum(r.loop_passed for r in results)}/{done}",
+            single=f"{sum(r.single_shot_passed for r in results)}/{count}",
+            loop=f"{sum(r.loop_passed for r in results)}/{count}",
         )
         if on_summary:
-            on_summary(summarize(results, model.name, time.perf_counter() - started))
-    return summarize(results, model.name, time.perf_counter() - started)
+            on_summary(summarize(results, model.name, wall()))
+    return summarize(results, model.name, wall())
+
+
+def load_saved(path: Path) -> tuple[dict[str, Any], list[ProblemResult]]:
+    """A saved results file and its per-problem results, to resume a stopped run."""
+    try:
+        saved = json.loads(path.read_text())
+        results = [ProblemResult(**p) for p in saved["problems"]]
+        unknown = set(saved["settings"]) - {f.name for f in fields(Settings)}
+        int(saved["offset"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResumeError(f"cannot resume from {path}: {exc!r}") from exc
+    if unknown:
+        raise ResumeError(f"cannot resume from {path}: unknown settings {sorted(unknown)}")
+    return saved, results
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -262,6 +288,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="tell the refiner only how many tests failed, not which or how (a lever)",
     )
     parser.add_argument("--out", help="folder for the JSON and PNG results")
+    parser.add_argument(
+        "--resume",
+        metavar="JSON",
+        help="continue a stopped run from its saved JSON (its model, problems and levers win over the flags)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -271,39 +302,42 @@ def main(args: argparse.Namespace | None = None) -> int:
     from llms import load_model
 
     args = args or build_parser().parse_args()
-    model = load_model(args.model)
-    problems = load_problems(args.limit, args.offset)
-    settings = Settings(
-        max_iterations=args.max_iterations,
-        arbitrate_tests=not args.no_arbiter,
-        task_examples=not args.no_examples,
-        min_score=args.min_score,
-        candidates=args.candidates,
-        tester_sees_code=args.tester_sees_code,
-        failure_details=not args.no_failure_details,
-        results_dir=str(data_home() / "bench-runs"),
-    )
-    out = Path(args.out or data_home() / "bench")
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"humaneval-{time.strftime('%Y%m%d-%H%M%S')}"
-    extra = {
-        "settings": {
-            "max_iterations": settings.max_iterations,
-            "arbitrate_tests": settings.arbitrate_tests,
-            "task_examples": settings.task_examples,
-            "min_score": settings.min_score,
-            "candidates": settings.candidates,
-            "tester_sees_code": settings.tester_sees_code,
-            "failure_details": settings.failure_details,
-        },
-        "offset": args.offset,
-        "machine": machine_description(),
+    done: list[ProblemResult] = []
+    wall_before_s = 0.0
+    options = {"model": args.model, "limit": args.limit, "offset": args.offset}
+    levers = {
+        "max_iterations": args.max_iterations,
+        "arbitrate_tests": not args.no_arbiter,
+        "task_examples": not args.no_examples,
+        "min_score": args.min_score,
+        "candidates": args.candidates,
+        "tester_sees_code": args.tester_sees_code,
+        "failure_details": not args.no_failure_details,
     }
+    if args.resume:
+        path = Path(args.resume)
+        saved, done = load_saved(path)
+        options = {**options, "limit": None, **saved.get("options", {}), "offset": saved["offset"]}
+        levers = {**levers, **saved["settings"]}
+        wall_before_s = float(saved.get("wall_s", 0.0))
+        out, stem = path.parent, path.stem
+    else:
+        out = Path(args.out or data_home() / "bench")
+        stem = f"humaneval-{time.strftime('%Y%m%d-%H%M%S')}"
+    model = load_model(options["model"])
+    limit = None if options["limit"] is None else max(0, options["limit"] - len(done))
+    problems = load_problems(limit, options["offset"] + len(done))
+    settings = Settings(**levers, results_dir=str(data_home() / "bench-runs"))
+    out.mkdir(parents=True, exist_ok=True)
+    extra = {"settings": levers, "offset": options["offset"], "options": options, "machine": machine_description()}
 
     def save(summary: dict[str, Any]) -> None:
         (out / f"{stem}.json").write_text(json.dumps({**summary, **extra}, indent=2))
 
-    summary = {**run_benchmark(model, problems, settings, on_summary=save), **extra}
+    summary = {
+        **run_benchmark(model, problems, settings, on_summary=save, done=done, wall_before_s=wall_before_s),
+        **extra,
+    }
     save(summary)
     draw_chart(summary, out / f"{stem}.png")
     if args.json:

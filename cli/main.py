@@ -264,7 +264,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         return humaneval.main(args)
-    except ModelLoadError as exc:
+    except (ModelLoadError, humaneval.ResumeError) as exc:
         raise CliError(str(exc)) from exc
 
 

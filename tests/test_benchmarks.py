@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from benchmarks.humaneval import judge, load_problems, run_benchmark
+import json
+
+import pytest
+
+from benchmarks.humaneval import ResumeError, judge, load_problems, load_saved, run_benchmark
 from graph import Settings
 from tests.fakes import FakeScriptedModels, fenced
 
@@ -59,3 +63,48 @@ def test_a_long_run_leaves_its_results_behind_as_it_goes(tmp_path):
     )
     assert [s["problems_run"] for s in seen] == [1, 2]
     assert seen[-1]["loop"]["pass_at_1"] == summary["loop"]["pass_at_1"] == 1.0
+
+
+def test_a_stopped_run_resumes_from_its_saved_results(tmp_path):
+    problems = load_problems(limit=3)
+    solutions = [fenced(p["prompt"] + p["canonical_solution"]) for p in problems]
+    models = FakeScriptedModels(
+        generator=[solutions[0], solutions[0], solutions[1], solutions[1]],
+        tester=[fenced("def test_nothing_to_check():\n    assert True\n")] * 2,
+        reviewer=['{"score": 9, "recommendations": []}'] * 2,
+    )
+    saved = tmp_path / "run.json"
+
+    def save(summary):
+        saved.write_text(json.dumps({**summary, "settings": {"max_iterations": 3}, "offset": 0}))
+
+    settings = Settings(results_dir=str(tmp_path))
+    first = run_benchmark(models, problems[:2], settings, progress=False, on_summary=save)
+    data, done = load_saved(saved)
+    assert [r.task_id for r in done] == ["HumanEval/0", "HumanEval/1"]
+
+    models = FakeScriptedModels(  # the third problem, single-shot wrong and the loop never fixing it
+        generator=[fenced("def " + problems[2]["entry_point"] + "(x):\n    return None\n")] * 9,
+        tester=[fenced("def test_nothing_to_check():\n    assert True\n")] * 2,
+        reviewer=['{"score": 9, "recommendations": []}'] * 2,
+    )
+    resumed = run_benchmark(models, problems[2:], settings, progress=False, done=done, wall_before_s=data["wall_s"])
+    assert [p["task_id"] for p in resumed["problems"]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert resumed["single_shot"]["pass_at_1"] == resumed["loop"]["pass_at_1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert resumed["wall_s"] >= first["wall_s"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "{}",
+        '{"problems": [{"task_id": "x"}], "settings": {}, "offset": 0}',
+        '{"problems": [], "settings": {"no_such_lever": 1}, "offset": 0}',
+    ],
+)
+def test_resuming_a_file_that_is_not_a_saved_run_is_refused(tmp_path, text):
+    path = tmp_path / "run.json"
+    path.write_text(text)
+    with pytest.raises(ResumeError, match="cannot resume"):
+        load_saved(path)
