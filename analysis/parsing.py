@@ -19,6 +19,7 @@ __all__ = [
     "first_json_object",
     "parse_review",
     "parses",
+    "same_program",
     "trim_to_parseable",
 ]
 
@@ -52,6 +53,14 @@ def parses(code: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+def same_program(a: str, b: str) -> bool:
+    """True when two pieces of code parse to the same program (layout and comments aside)."""
+    try:
+        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    except SyntaxError:
+        return a.strip() == b.strip()
 
 
 def trim_to_parseable(code: str) -> str | None:

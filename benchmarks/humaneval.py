@@ -278,6 +278,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
     )
     parser.add_argument(
+        "--resample-repeats",
+        action="store_true",
+        help="when the refiner repeats an earlier attempt, ask again with sampling (a lever)",
+    )
+    parser.add_argument(
         "--tester-sees-code",
         action="store_true",
         help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
@@ -311,6 +316,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "task_examples": not args.no_examples,
         "min_score": args.min_score,
         "candidates": args.candidates,
+        "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "failure_details": not args.no_failure_details,
     }

@@ -50,6 +50,10 @@ class Settings:
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
             ``nodes.candidates``).
+        resample_repeats: When the refiner hands back code the loop already tried (a
+            small model under greedy decoding often does), ask it again with sampling,
+            then ask the generator for a fresh sampled candidate, so an attempt is never
+            spent on the same code twice (see ``nodes.candidates``).
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
@@ -64,6 +68,7 @@ class Settings:
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 1))
+    resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))

@@ -5,20 +5,24 @@ same prompt and each runs against the same tests in the sandbox. The one that pa
 the most of the task's own examples wins, then the most tests overall; ties keep the
 earlier candidate, so the greedy one stands unless a sample does strictly better.
 Sampling stops as soon as a candidate passes everything.
+
+The same sampling keeps refinement moving: when the refiner hands back code the loop
+already tried, :func:`first_new` asks again with sampling until something new comes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from analysis.parsing import same_program
 from analysis.testcases import EXAMPLE_PREFIX
 from graph.config import Settings
 from nodes.common import Usage
 from nodes.validate import check_attempt
 from sandbox.report import ValidationReport
 
-__all__ = ["CANDIDATE_TEMPERATURE", "Pick", "pick_candidate", "rank"]
+__all__ = ["CANDIDATE_TEMPERATURE", "Pick", "first_new", "pick_candidate", "rank", "tried_before"]
 
 CANDIDATE_TEMPERATURE = 0.7
 
@@ -76,3 +80,30 @@ def pick_candidate(
         if report["passed"]:
             break
     return best
+
+
+def tried_before(code: str, tried: Sequence[str]) -> bool:
+    """True when ``code`` is the same program as one already tried."""
+    return any(same_program(code, old) for old in tried if old)
+
+
+def first_new(
+    code: str | None,
+    tried: Sequence[str],
+    asks: Sequence[Callable[[dict[str, object]], str | None]],
+    *,
+    seed: int,
+) -> tuple[str | None, int]:
+    """``code`` if it is new, else the first sampled answer of ``asks`` that is.
+
+    Each ask gets a temperature and ``seed`` (so a run repeats). Returns the code and
+    how many asks it took (0: ``code`` was new); when every answer repeats an earlier
+    attempt, ``code`` comes back unchanged.
+    """
+    if not code or not tried_before(code, tried):
+        return code, 0
+    for count, ask in enumerate(asks, start=1):
+        other = ask({"temperature": CANDIDATE_TEMPERATURE, "seed": seed})
+        if other and not tried_before(other, tried):
+            return other, count
+    return code, len(asks)

@@ -1,6 +1,7 @@
 """finalize: pick the best attempt and persist the run's JSON record.
 
-Best means passing first, then the higher review score, then the later attempt.
+Best means passing first, then the most of the task's examples passed, then the most
+tests passed, then the higher review score, then the later attempt.
 The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
 finalize twice for a thread (a resumed run) rewrites the same file.
 """
@@ -19,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 
 from graph.config import Settings
 from graph.state import AgentState, Attempt
+from nodes.candidates import rank
 from nodes.common import node_timing
 
 __all__ = ["best_attempt", "finalize"]
@@ -27,12 +29,17 @@ logger = logging.getLogger(__name__)
 
 
 def best_attempt(attempts: list[Attempt]) -> Attempt:
-    """Return the attempt to hand back: passing first, then review score, then latest."""
+    """Return the attempt to hand back: passing, then examples and tests passed, review score, latest."""
     if not attempts:
         raise ValueError("finalize reached with no attempts recorded")
     return max(
         attempts,
-        key=lambda a: (a["validation"]["passed"], a["review"]["score"] if a["review"] else 0.0, a["iteration"]),
+        key=lambda a: (
+            a["validation"]["passed"],
+            rank(a["validation"], a["tests"]),
+            a["review"]["score"] if a["review"] else 0.0,
+            a["iteration"],
+        ),
     )
 
 

@@ -2,7 +2,8 @@
 
 The refiner sees the task, the current code, the failing tests' trimmed tracebacks
 and the reviewer's recommendations — the real errors, which beat a separate
-reflection step. Tests are kept (they were written from the task). When the tests
+reflection step. Tests are kept (they were written from the task). With
+``resample_repeats``, code the loop already tried is asked for again with sampling. When the tests
 themselves could not run (a syntax error, nothing collected), nothing is known
 against the code yet: only the tests are written again, told why the last ones failed.
 """
@@ -19,8 +20,9 @@ from analysis.testcases import remove_tests, test_function_name
 from graph.config import Settings
 from graph.state import AgentState, DisputedTest, ReviewReport
 from nodes.arbiter import find_disputed_tests
+from nodes.candidates import first_new
 from nodes.common import NO_CODE, ModelProvider, Usage, call_model, node_timing
-from nodes.generate import write_tests
+from nodes.generate import write_code, write_tests
 from sandbox import SandboxLimits
 from sandbox.report import ValidationReport
 
@@ -90,23 +92,43 @@ def _rewrite_code(
     tests: str,
     settings: Settings,
 ) -> tuple[str, str, str]:
-    reply = call_model(
-        model,
-        "refiner",
-        system="refiner_system",
-        user_prompt="refiner_user",
-        slots={
-            "task": state["task"],
-            "code": _last_code(state).strip() or "# (no code yet)",
-            "problems": describe_problems(validation, state.get("review"), details=settings.failure_details),
-        },
-        config=config,
-        usage=usage,
-    )
-    code = extract_code(reply)
+    def ask_refiner(overrides: dict[str, object] | None = None) -> str | None:
+        reply = call_model(
+            model,
+            "refiner",
+            system="refiner_system",
+            user_prompt="refiner_user",
+            slots={
+                "task": state["task"],
+                "code": _last_code(state).strip() or "# (no code yet)",
+                "problems": describe_problems(validation, state.get("review"), details=settings.failure_details),
+            },
+            config=config,
+            usage=usage,
+            overrides=overrides,
+        )
+        code = extract_code(reply)
+        return strip_demo_code(code) if code else None
+
+    def ask_generator(overrides: dict[str, object]) -> str | None:
+        return write_code(
+            model,
+            task=state["task"],
+            entry_point=state.get("entry_point"),
+            user_tests=state.get("user_tests"),
+            config=config,
+            usage=usage,
+            overrides=overrides,
+        )
+
+    code = ask_refiner()
+    note = ""
+    if settings.resample_repeats:
+        tried = [a["code"] for a in state.get("attempts", [])] + [_last_code(state)]
+        code, asks = first_new(code, tried, (ask_refiner, ask_generator), seed=state.get("iteration", 0) + 1)
+        note = f", {asks} sampled re-ask(s) after a repeat" if asks else ""
     if not code:
         return "", tests, NO_CODE
-    code = strip_demo_code(code)
     if not tests.strip():  # the first attempt had no code to write tests for
         tests = write_tests(
             model,
@@ -118,8 +140,8 @@ def _rewrite_code(
             use_examples=settings.task_examples,
             show_code=settings.tester_sees_code,
         )
-        return code, tests, f"new code, {len(code.splitlines())} lines, tests written"
-    return code, reconcile_tests(tests, code), f"new code, {len(code.splitlines())} lines"
+        return code, tests, f"new code, {len(code.splitlines())} lines{note}, tests written"
+    return code, reconcile_tests(tests, code), f"new code, {len(code.splitlines())} lines{note}"
 
 
 def refine(state: AgentState, config: RunnableConfig, *, model: ModelProvider, settings: Settings) -> dict:

@@ -203,3 +203,20 @@ class TestIsStub:
     def test_the_entry_point_decides_when_given(self):
         code = "def helper(x):\n    return x\n\n\ndef f(x):\n    pass\n"
         assert is_stub(code, "f") and not is_stub(code, "helper") and not is_stub(code)
+
+
+class TestSameProgram:
+    def test_layout_and_comments_do_not_matter(self):
+        from analysis.parsing import same_program
+
+        assert same_program("def f(x):\n    return x+1\n", "def f(x):  # inc\n\n    return (x + 1)\n")
+
+    def test_a_different_body_is_a_different_program(self):
+        from analysis.parsing import same_program
+
+        assert not same_program("def f(x):\n    return x + 1\n", "def f(x):\n    return x - 1\n")
+
+    def test_unparseable_code_is_compared_as_text(self):
+        from analysis.parsing import same_program
+
+        assert same_program("def f(:\n", "  def f(:\n  ") and not same_program("def f(:", "def g(:")

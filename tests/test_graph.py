@@ -102,6 +102,7 @@ def test_never_passing_stops_at_budget_with_best_attempt(tmp_path):
     assert models.calls("refiner") == 2
     assert models.calls("reviewer") == 0
     assert [a["validation"]["passed_count"] for a in result["attempts"]] == [0, 1, 0]
+    assert result["best_iteration"] == 1 and "a > 0" in result["code"]  # the most tests passed, not the latest
 
 
 WRONG_TESTS = ADD_TESTS + "\n\ndef test_wrong():\n    assert add(2, 2) == 5\n"
@@ -332,6 +333,51 @@ def test_a_sample_no_better_than_the_greedy_code_does_not_replace_it(tmp_path):
 
     assert "a + b if a > 0 else a - b" in result["code"]  # the tie keeps the greedy code
     assert "candidate 1 of 3 tried" in result["node_timings"][0]["summary"]
+
+
+def test_a_refinement_that_repeats_an_earlier_attempt_is_sampled_again(tmp_path):
+    reformatted = BAD_CODE.replace("return a - b", "return (a - b)  # same program")
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        refiner=[fenced(reformatted), fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    settings = _settings(tmp_path, resample_repeats=True, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is True and result["iterations"] == 2 and "a + b" in result["code"]
+    asked = models.for_role("refiner").received_kwargs
+    assert asked == [{}, {"temperature": 0.7, "seed": 1}]
+    assert "1 sampled re-ask(s) after a repeat" in result["node_timings"][-4]["summary"]
+
+
+def test_when_the_refiner_keeps_repeating_the_generator_samples_afresh(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE), fenced(GOOD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        refiner=[fenced(BAD_CODE), fenced(BAD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    settings = _settings(tmp_path, resample_repeats=True, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert models.for_role("generator").received_kwargs == [{}, {"temperature": 0.7, "seed": 1}]
+
+
+def test_without_resampling_a_repeated_refinement_is_tried_as_it_is(tmp_path):
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], refiner=[fenced(BAD_CODE)] * 2
+    )
+    settings = _settings(tmp_path, max_iterations=2, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+
+    assert result["passed"] is False and models.calls("refiner") == 2 and models.calls("generator") == 1
+    assert all(kwargs == {} for kwargs in models.for_role("refiner").received_kwargs)
 
 
 def test_candidates_are_ranked_by_the_tasks_examples_first():
