@@ -171,19 +171,92 @@ def literal(source: str) -> tuple[bool, Any]:
     return _literal(source)
 
 
-def examples_as_tests(task: str, names: list[str]) -> str:
-    """Turn the task's doctest examples (``>>> f(1)`` then ``2``) into pytest tests.
+_CLOSING_QUOTES = ('"""', "'''")
+# ``f(x) ==> y``, ``f(x) == y``, ``f(x) => y``, ``f(x) -> y``, ``f(x) \u279e y`` (not ``f(x) = y``:
+# that is how a task states a definition, ``tri(n) = 1 + n / 2``, as often as an example)
+_ARROWS = ("==>", "==", "=>", "->", "\u279e")
+_LOWERCASE = {"true": "True", "false": "False", "none": "None"}
 
-    Only examples that call one of ``names`` and whose expected output is a Python
-    literal are used. Returns '' when the task has none.
+
+def _doctest_examples(task: str) -> list[tuple[str, str]]:
+    """``>>> call`` / output pairs; the output stops at a docstring's closing quotes.
+
+    doctest reads the output up to a blank line, so a docstring that closes right
+    after its last example (``[1, 3, 4]`` then ``\"\"\"``) would swallow the quotes.
     """
     try:
         examples = doctest.DocTestParser().get_examples(task)
     except ValueError:
-        return ""
-    tests: list[str] = []
+        return []
+    pairs = []
     for example in examples:
-        source, want = example.source.strip(), example.want.strip()
+        lines = []
+        for line in example.want.splitlines():
+            if line.strip().startswith(_CLOSING_QUOTES):
+                break
+            lines.append(line)
+        want = "\n".join(lines).strip()
+        for quotes in _CLOSING_QUOTES:
+            want = want.removesuffix(quotes).rstrip()
+        source = example.source.strip()
+        if not want:  # ``>>> f(x) == y`` states the claim on one line
+            try:
+                tree = ast.parse(source, mode="eval").body
+            except SyntaxError:
+                continue
+            if isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq):
+                source, want = ast.unparse(tree.left), ast.unparse(tree.comparators[0])
+        pairs.append((source, want))
+    return pairs
+
+
+def _inline_examples(task: str, names: list[str]) -> list[tuple[str, str]]:
+    """Examples written on one line, ``f(1, 2) == 3`` or ``f("a") => 97``, for one of ``names``.
+
+    The call's arguments and the expected value must be literals.
+    """
+    pairs = []
+    for line in task.splitlines():
+        text = line.strip()
+        starts = [i for i in (text.find(f"{name}(") for name in names) if i >= 0]
+        if text.startswith(">>>") or not starts:
+            continue
+        text = text[min(starts) :]
+        for arrow in _ARROWS:
+            at = text.find(arrow)
+            while at > 0:
+                call, want = text[:at].strip(), text[at + len(arrow) :].strip()
+                want = _LOWERCASE.get(want, want)
+                if _is_literal_call(call) and _literal(want)[0]:
+                    pairs.append((call, want))
+                    break
+                at = text.find(arrow, at + 1)
+            else:
+                continue
+            break
+    return pairs
+
+
+def _is_literal_call(source: str) -> bool:
+    """``f(1, "a")``: a call whose arguments are all literals (``f(a)`` names no value)."""
+    try:
+        call = ast.parse(source, mode="eval").body
+    except SyntaxError:
+        return False
+    arguments = [*getattr(call, "args", []), *(k.value for k in getattr(call, "keywords", []))]
+    return isinstance(call, ast.Call) and all(_literal(ast.unparse(a))[0] for a in arguments)
+
+
+def examples_as_tests(task: str, names: list[str]) -> str:
+    """Turn the task's own examples into pytest tests.
+
+    Both doctest examples (``>>> f(1)`` then ``2``) and one-line ones (``f(1) == 2``,
+    ``f(1) => 2``, ``f(1) -> 2``) count. Only examples that call one of ``names`` and
+    whose expected output is a Python literal are used. Returns '' when the task has none.
+    """
+    tests: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for source, want in [*_doctest_examples(task), *_inline_examples(task, names)]:
         ok, _ = _literal(want)
         try:
             call = ast.parse(source, mode="eval").body
@@ -198,6 +271,7 @@ def examples_as_tests(task: str, names: list[str]) -> str:
             isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
             for node in ast.walk(call)
         )
-        if ok and want and calls_ours:
+        if ok and want and calls_ours and (source, want) not in seen:
+            seen.add((source, want))
             tests.append(f"def {EXAMPLE_PREFIX}{len(tests) + 1}():\n    assert {source} == {want}\n")
     return "\n\n".join(tests)

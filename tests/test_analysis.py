@@ -188,6 +188,28 @@ def test_task_examples_become_tests():
     assert examples_as_tests("Write a function that adds numbers.", ["add"]) == ""
 
 
+def test_an_example_right_before_the_docstring_closes_keeps_its_value():
+    from analysis.testcases import examples_as_tests
+
+    for quotes in ('"""', "'''"):
+        task = f"def f(x):\n    {quotes}Keep the odd ones.\n    >>> f([1, 2, 3])\n    [1, 3]\n    {quotes}\n"
+        assert examples_as_tests(task, ["f"]).strip().endswith("assert f([1, 2, 3]) == [1, 3]")
+
+
+def test_one_line_examples_become_tests():
+    from analysis.testcases import examples_as_tests
+
+    task = (
+        "Examples:\n    f(1) ==> True\n    f(2) => false\n    f(3) -> 4\n    f('a') == 97\n"
+        "    >>> f(5) == [5]\n\n    Example: f(6) \u279e 7\n    f(x) => 8\n    f(2) = 1 + 2 / 2\n"
+        "    f(9) -> 9 - 1 = 8\n    g(1) == 1\n"
+    )
+    tests = examples_as_tests(task, ["f"])
+    for claim in ("f(1) == True", "f(2) == False", "f(3) == 4", "f('a') == 97", "f(5) == [5]", "f(6) == 7"):
+        assert f"assert {claim}\n" in tests
+    assert tests.count("def test_task_example_") == 6  # not f(x) (no value), a definition, arithmetic, or g
+
+
 class TestIsStub:
     def test_signature_and_docstring_only_is_a_stub(self):
         assert is_stub('def f(x):\n    """Doc."""\n')

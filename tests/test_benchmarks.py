@@ -88,7 +88,8 @@ def test_a_stopped_run_resumes_from_its_saved_results(tmp_path):
         tester=[fenced("def test_nothing_to_check():\n    assert True\n")] * 2,
         reviewer=['{"score": 9, "recommendations": []}'] * 2,
     )
-    resumed = run_benchmark(models, problems[2:], settings, progress=False, done=done, wall_before_s=data["wall_s"])
+    no_budget = Settings(results_dir=str(tmp_path), max_iterations=0)
+    resumed = run_benchmark(models, problems[2:], no_budget, progress=False, done=done, wall_before_s=data["wall_s"])
     assert [p["task_id"] for p in resumed["problems"]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     assert resumed["single_shot"]["pass_at_1"] == resumed["loop"]["pass_at_1"] == pytest.approx(2 / 3, abs=1e-3)
     assert resumed["wall_s"] >= first["wall_s"]
