@@ -268,6 +268,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmarks import compare
+
+    try:
+        return compare.main(args)
+    except compare.CompareError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from llms import ModelLoadError
     from server import serve
@@ -333,10 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True, parser_class=_Parser)
+    from benchmarks.compare import build_parser as compare_parser
     from benchmarks.humaneval import build_parser as humaneval_parser
 
     humaneval_parser(bench_sub.add_parser("humaneval", help="HumanEval pass@1, single-shot vs the loop"))
-    bench.set_defaults(func=cmd_bench)
+    bench_sub.choices["humaneval"].set_defaults(func=cmd_bench)
+    compare_parser(bench_sub.add_parser("compare", help="saved HumanEval runs against a baseline, problem by problem"))
+    bench_sub.choices["compare"].set_defaults(func=cmd_compare)
 
     serve = sub.add_parser("serve", help="serve the graph and the agents over HTTP")
     serve.add_argument("--host", default="127.0.0.1")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from benchmarks.compare import CompareError, compare, load_run, render
 from benchmarks.humaneval import ResumeError, judge, load_problems, load_saved, run_benchmark
 from graph import Settings
 from tests.fakes import FakeScriptedModels, fenced
@@ -109,3 +110,60 @@ def test_resuming_a_file_that_is_not_a_saved_run_is_refused(tmp_path, text):
     path.write_text(text)
     with pytest.raises(ResumeError, match="cannot resume"):
         load_saved(path)
+
+
+def _saved_run(path, outcomes, first=0):
+    """A results file as ``bench humaneval`` saves it; outcomes are (single, loop, own verdict)."""
+    problems = [
+        {
+            "task_id": f"HumanEval/{first + i}",
+            "single_shot_passed": single,
+            "loop_passed": loop,
+            "loop_self_tests_passed": own,
+            "loop_iterations": 2,
+            "loop_tokens": 100 * (i + 1),
+            "loop_s": 10.0,
+        }
+        for i, (single, loop, own) in enumerate(outcomes)
+    ]
+    path.write_text(json.dumps({"model": "m", "problems": problems}))
+    return str(path)
+
+
+def test_compare_names_what_each_run_gained_and_lost_against_the_baseline(tmp_path):
+    base = _saved_run(tmp_path / "base.json", [(True, True, True), (False, False, False), (False, True, True)])
+    # A lever that solves problem 1, loses problem 2, and stops on a false pass in problem 2.
+    lever = _saved_run(tmp_path / "lever.json", [(True, True, True), (False, True, True), (False, False, True)])
+    report = compare({base: load_run(base), lever: load_run(lever)})
+    assert report["baseline"] == base and report["problems"] == 3
+    first, second = report["runs"]
+    assert first["loop_gained"] == first["loop_lost"] == [] and first["false_passes"] == 0
+    assert second["loop_gained"] == ["HumanEval/1"] and second["loop_lost"] == ["HumanEval/2"]
+    assert second["false_passes"] == 1 and second["single_shot_differs"] == []
+    assert second["loop_minus_single_points"] == pytest.approx(100 / 3, abs=0.1)
+    assert second["tokens_per_problem"] == 200.0
+    assert "loop gained 1; lost 2" in render(report)
+
+
+def test_compare_joins_runs_of_disjoint_problems_and_keeps_the_shared_ones(tmp_path):
+    head = _saved_run(tmp_path / "head.json", [(True, True, True)] * 2)
+    tail = _saved_run(tmp_path / "tail.json", [(False, True, True)], first=2)
+    prefix = _saved_run(tmp_path / "prefix.json", [(True, False, False)] * 3)
+    joined = f"{head}+{tail}"
+    report = compare({joined: load_run(joined), prefix: load_run(prefix)})
+    assert report["problems"] == 3
+    assert report["runs"][0]["loop_passed"] == 3 and report["runs"][0]["single_shot_passed"] == 2
+    assert report["runs"][1]["loop_lost"] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert report["runs"][1]["single_shot_differs"] == ["HumanEval/2"]
+
+
+def test_compare_refuses_files_that_are_not_runs_or_share_no_problem(tmp_path):
+    (tmp_path / "junk.json").write_text('{"problems": [{"task_id": "HumanEval/0"}]}')
+    with pytest.raises(CompareError, match="cannot read"):
+        load_run(str(tmp_path / "junk.json"))
+    twice = _saved_run(tmp_path / "a.json", [(True, True, True)])
+    with pytest.raises(CompareError, match="appears twice"):
+        load_run(f"{twice}+{twice}")
+    other = _saved_run(tmp_path / "b.json", [(True, True, True)], first=5)
+    with pytest.raises(CompareError, match="no problem in common"):
+        compare({twice: load_run(twice), other: load_run(other)})

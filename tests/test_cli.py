@@ -44,6 +44,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
         (["run", "x", "--model", "no-such-org/no-such-model"], "cannot load model 'no-such-org/no-such-model'"),
         (["models", "--check", "no-such-org/no-such-model"], "cannot load model"),
         (["bench", "humaneval", "--resume", "/no/such/run.json"], "cannot resume from /no/such/run.json"),
+        (["bench", "compare", "/no/such/run.json"], "cannot read /no/such/run.json as a HumanEval run"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message):
