@@ -32,6 +32,7 @@ from graph import InvalidTaskError, Settings, build_graph
 from nodes.common import ModelProvider
 from service.agent import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.agents import AGENT_NAMES, agent_runnables
+from service.busy import BusyThreads
 from service.checkpointers import checkpointer_kind, open_async_checkpointer, require_async
 from service.info import (
     GraphPictureError,
@@ -80,6 +81,7 @@ def create_app(
     api_key = api_key if api_key is not None else api_key_from_env()
     stats = RunStats()
     slots = RunSlots()
+    busy = BusyThreads()  # one run at a time per thread
     graph = build_graph(model, settings=settings)  # the checkpointer is attached at start-up
     agent = ThreadedAgent.wrap(graph, callbacks=[stats], max_concurrency=limits.max_running)
 
@@ -107,11 +109,11 @@ def create_app(
         lifespan=lifespan,
     )
 
-    add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name))
+    add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name, busy))
     for name, runnable in agent_runnables(model, settings, stats=stats).items():
         modifier = model_check_modifier(model.name, runnable.InputType)
         add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
-    app.include_router(thread_routes(graph, agent))
+    app.include_router(thread_routes(graph, agent, busy))
 
     @app.get("/health", tags=["server"])
     async def health(request: Request) -> Health:
@@ -161,7 +163,7 @@ def create_app(
 
     # The last added is the outermost: the key is checked before a body is read.
     app.add_middleware(ErrorResponseMiddleware)
-    app.add_middleware(ThreadIdHeaderMiddleware)
+    app.add_middleware(ThreadIdHeaderMiddleware, busy=busy)
     app.add_middleware(
         RunLimitMiddleware,
         max_running=limits.max_running,

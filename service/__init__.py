@@ -5,7 +5,7 @@
 - :mod:`service.agents` — the single agents (generate, refine, validate, review,
   pep8, coverage, complexity) as typed runnables.
 - :mod:`service.threads` — routes over a thread's checkpoints: state, history,
-  resume, replay.
+  resume, replay; :mod:`service.busy` — one run at a time per thread.
 - :mod:`service.middleware` and :mod:`service.limits` — API key, body and batch
   limits, bounded concurrent runs.
 - :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from graph.runtime import new_thread_id
 from graph.state import MAX_TASK_CHARS, check_task_input
+from service.busy import BusyThreads
 from service.middleware import set_thread_id
 from service.schemas import FormModel, OptionalInt, OptionalNumber, OptionalText
 
@@ -189,12 +190,24 @@ def model_check_modifier(served: str, input_type: type[BaseModel] | None = None)
     return modify
 
 
-def agent_config_modifier(served: str) -> PerRequestModifier:
+def _shared_batch_config(body: object) -> bool:
+    """Whether a batch gives one config (a dict) to more than one input."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("config"), dict)
+        and isinstance(body.get("inputs"), list)
+        and len(body["inputs"]) > 1
+    )
+
+
+def agent_config_modifier(served: str, busy: BusyThreads | None = None) -> PerRequestModifier:
     """The ``per_req_config_modifier`` of ``/agent``: check the model, settle the thread id.
 
     The thread id comes from ``config.configurable.thread_id``, else the ``X-Thread-Id``
     header, else a fresh one; it is echoed in the ``X-Thread-Id`` response header.
-    A batch without ids is left alone so that each item gets its own thread.
+    A batch without ids is left alone so that each item gets its own thread; one
+    thread id shared by several items of a batch is refused (422). With ``busy``,
+    the run claims its thread: a second run on a thread already running is a 409.
     """
     check_model = model_check_modifier(served, TaskRequest)
 
@@ -205,10 +218,14 @@ def agent_config_modifier(served: str) -> PerRequestModifier:
         thread_id = configurable.get("thread_id") or (None if is_batch else request.headers.get("x-thread-id"))
         if thread_id:
             check_thread_id(thread_id)
+            if is_batch and _shared_batch_config(await _body_of(request)):
+                raise HTTPException(422, "the inputs of a batch cannot share one thread_id; give each its own config")
         elif not is_batch:
             thread_id = new_thread_id()
         if thread_id:
             configurable["thread_id"] = thread_id
+            if busy is not None:
+                busy.claim_for_request(request.state, thread_id)
             if not is_batch:
                 set_thread_id(request.state, thread_id)
         return {**config, "configurable": configurable}

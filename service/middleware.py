@@ -12,7 +12,8 @@
   answer and keeps the connection usable (Starlette would re-raise it and uvicorn
   would then drop the kept-alive connection under the client's next request).
 - :class:`ThreadIdHeaderMiddleware`: reports the thread id a run was given in an
-  ``X-Thread-Id`` response header, so a client that sent none can read the thread back.
+  ``X-Thread-Id`` response header, so a client that sent none can read the thread back,
+  and frees the run's claim on its thread when the response has ended.
 
 All are plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through
 untouched and the limits hold for a whole stream, not just its first byte.
@@ -268,10 +269,15 @@ def set_thread_id(state: Any, thread_id: str) -> None:
 
 
 class ThreadIdHeaderMiddleware:
-    """Add ``X-Thread-Id`` to a response whose run was given a thread id."""
+    """Add ``X-Thread-Id`` to a response whose run was given a thread id.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With ``busy`` (a :class:`service.busy.BusyThreads`), the threads the request's run
+    claimed are freed when its response has ended, a stream's last chunk included.
+    """
+
+    def __init__(self, app: ASGIApp, busy: Any = None) -> None:
         self.app = app
+        self.busy = busy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Copy the thread id from the request state into the response headers."""
@@ -293,7 +299,11 @@ class ThreadIdHeaderMiddleware:
                     }
             await send(message)
 
-        await self.app(scope, receive, send_with_header)
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            if self.busy is not None:
+                self.busy.release_request(scope["state"])
 
 
 class ErrorResponseMiddleware:

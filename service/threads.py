@@ -7,7 +7,8 @@
 - ``POST /threads/{thread_id}/replay`` — run again from an earlier checkpoint
   (``{"checkpoint_id": ...}``); the new steps fork from it, the old ones stay.
 
-Resuming repeats the node that was interrupted; nodes are written to be safe to run
+A thread runs one run at a time: resuming or replaying a thread while a run on it is in
+progress is a 409. Resuming repeats the node that was interrupted; nodes are written to be safe to run
 twice. Ids from a client are checked and only ever used as lookup keys.
 """
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from service.agent import check_thread_id
+from service.busy import BusyThreads
 
 __all__ = ["CheckpointSummary", "ReplayRequest", "ThreadState", "thread_routes"]
 
@@ -78,9 +80,13 @@ def _summary(snapshot: StateSnapshot, with_values: bool) -> CheckpointSummary:
     return summary
 
 
-def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
-    """Routes over ``graph``'s checkpoints; runs continue through ``runner`` (the served agent)."""
+def thread_routes(graph: CompiledStateGraph, runner: Runnable, busy: BusyThreads | None = None) -> APIRouter:
+    """Routes over ``graph``'s checkpoints; runs continue through ``runner`` (the served agent).
+
+    With ``busy``, resuming or replaying a thread that has a run in progress is a 409.
+    """
     router = APIRouter(prefix="/threads", tags=["threads"])
+    busy = busy or BusyThreads()
 
     async def latest(thread_id: str) -> StateSnapshot:
         check_thread_id(thread_id)
@@ -120,7 +126,8 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
         snapshot = await latest(thread_id)
         if not snapshot.next:
             raise HTTPException(409, f"thread {thread_id!r} has finished; replay a checkpoint to run it again")
-        output = await runner.ainvoke(None, {"configurable": {"thread_id": thread_id}})
+        with busy.holding(thread_id):
+            output = await runner.ainvoke(None, {"configurable": {"thread_id": thread_id}})
         return {"thread_id": thread_id, "resumed_at": list(snapshot.next), "output": output}
 
     @router.post("/{thread_id}/replay")
@@ -133,7 +140,8 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable) -> APIRouter:
             raise HTTPException(404, f"thread {thread_id!r} has no checkpoint {request.checkpoint_id!r}")
         if not snapshot.next:
             raise HTTPException(409, "that checkpoint is the end of a run: nothing is left to replay from it")
-        output = await runner.ainvoke(None, config)
+        with busy.holding(thread_id):
+            output = await runner.ainvoke(None, config)
         return {
             "thread_id": thread_id,
             "replayed_from": request.checkpoint_id,

@@ -10,8 +10,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -45,6 +47,30 @@ def _agent(server: ServerProcess) -> RemoteRunnable:
 
 def _thread() -> dict:
     return {"configurable": {"thread_id": f"test-{uuid.uuid4().hex[:12]}"}}
+
+
+# User tests that keep a run in its validate step for a few seconds.
+SLOW_USER_TESTS = """
+import time
+
+from solution import add
+
+
+def test_slowly():
+    time.sleep(3)
+    assert add(1, 2) == 3
+"""
+
+
+def _wait_for_run_on(client: httpx.Client, thread_id: str, timeout_s: float = 30) -> None:
+    """Wait until a run on ``thread_id`` has written its first checkpoints."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = client.get(f"/threads/{thread_id}/state")
+        if state.status_code == 200 and state.json()["next"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no run on {thread_id} showed up")
 
 
 # -- the whole graph through LangServe's client -------------------------------------------
@@ -165,6 +191,26 @@ class TestThreads:
         assert client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": final}).status_code == 409
         missing = client.post(f"/threads/{thread_id}/replay", json={"checkpoint_id": "no-such-checkpoint"})
         assert missing.status_code == 404
+
+    def test_a_thread_runs_one_run_at_a_time(self, server, client):
+        thread_id = f"test-{uuid.uuid4().hex[:12]}"
+        config = {"configurable": {"thread_id": thread_id}}
+        slow = {"input": {"task": TASK, "user_tests": SLOW_USER_TESTS}, "config": config}
+        with ThreadPoolExecutor(1) as pool, server.client() as other:
+            first = pool.submit(other.post, "/agent/invoke", json=slow)
+            _wait_for_run_on(client, thread_id)
+            # A second run on the busy thread, by invoke, stream or resume, is refused at once.
+            for path in ("/agent/invoke", "/agent/stream"):
+                again = client.post(path, json={"input": {"task": TASK}, "config": config})
+                assert again.status_code == 409 and "in progress" in again.json()["detail"], again.text
+            resumed = client.post(f"/threads/{thread_id}/resume")
+            assert resumed.status_code == 409 and "in progress" in resumed.json()["detail"]
+            # Other threads are not held up.
+            assert client.post("/agent/invoke", json={"input": {"task": TASK}, "config": _thread()}).status_code == 200
+            assert first.result().status_code == 200, first.result().text
+        # Once the run has ended the thread is free again, after a stream as after an invoke.
+        assert [next(iter(c)) for c in _agent(server).stream({"task": TASK}, config=config)][-1] == "finalize"
+        assert _agent(server).invoke({"task": TASK}, config=config)["passed"] is True
 
     @pytest.mark.parametrize(
         ("method", "path", "status"),
@@ -385,6 +431,12 @@ BAD_INPUT = [
     ("tests missing, validate", "/agents/validate/invoke", {"input": {"code": GOOD_CODE}}, 422),
     ("task missing, generate", "/agents/generate/invoke", {"input": {"entry_point": "f"}}, 422),
     ("replay without checkpoint", "/threads/t1/replay", {}, 422),
+    (
+        "batch items sharing one thread",
+        "/agent/batch",
+        {"inputs": [{"task": TASK}, {"task": TASK}], "config": {"configurable": {"thread_id": "shared-1"}}},
+        422,
+    ),
 ]
 
 
