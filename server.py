@@ -117,7 +117,11 @@ def create_app(
 
     @app.get("/health", tags=["server"])
     async def health(request: Request) -> Health:
-        """Whether the server is up, which model and sandbox tier it runs, and its load."""
+        """Whether the server is up, which model and sandbox tier it runs, and its load.
+
+        ``runs_refused``: runs answered 429; ``runs_abandoned``: runs whose client left
+        while they waited for a slot (they never started).
+        """
         return Health(
             status="ok",
             version=package_version(),
@@ -126,6 +130,8 @@ def create_app(
             checkpointer=getattr(request.app.state, "checkpointer_kind", "not open"),
             runs_running=slots.running,
             runs_queued=slots.queued,
+            runs_refused=slots.rejected,
+            runs_abandoned=slots.abandoned,
         )
 
     @app.get("/stats", tags=["server"])

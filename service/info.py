@@ -55,6 +55,8 @@ class Health(TypedDict):
     checkpointer: str
     runs_running: int
     runs_queued: int
+    runs_refused: int
+    runs_abandoned: int
 
 
 class GraphPictureError(RuntimeError):

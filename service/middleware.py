@@ -206,11 +206,12 @@ class BodyLimitMiddleware:
 
 @dataclass
 class RunSlots:
-    """Counts of runs executing and waiting, readable by ``/stats`` and ``/health``."""
+    """Counts of runs executing and waiting, refused (429) and abandoned while queued."""
 
     running: int = 0
     queued: int = 0
     rejected: int = 0
+    abandoned: int = 0
 
 
 class RunLimitMiddleware:
@@ -240,27 +241,61 @@ class RunLimitMiddleware:
         await send_error(send, 429, f"the server is busy: {why}; try again later", [(b"retry-after", b"5")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Wait for a slot (bounded), run, and free the slot when the response has ended."""
+        """Wait for a slot (bounded), run, and free the slot when the response has ended.
+
+        A client that disconnects while its run waits for a slot gives up its place:
+        the run never starts.
+        """
         if scope["type"] != "http" or not self.is_run(scope):
             await self.app(scope, receive, send)
             return
         if self._free.locked() and self.slots.queued >= self.max_queued:
             await self._refuse(send, f"{self.max_running} runs are executing and {self.slots.queued} waiting")
             return
+        # The whole body is read first, so that what arrives next can only be the disconnect.
+        buffered: list[Message] = []
+        while not buffered or buffered[-1].get("more_body"):
+            buffered.append(await receive())
+            if buffered[-1]["type"] == "http.disconnect":
+                return
         self.slots.queued += 1
         try:
-            await asyncio.wait_for(self._free.acquire(), timeout=self.queue_timeout_s)
-        except TimeoutError:
-            await self._refuse(send, f"no run slot came free within {self.queue_timeout_s:.0f}s")
-            return
+            outcome = await self._wait_for_slot(receive)
         finally:
             self.slots.queued -= 1
+        if outcome == "timeout":
+            await self._refuse(send, f"no run slot came free within {self.queue_timeout_s:.0f}s")
+            return
+        if outcome == "gone":
+            self.slots.abandoned += 1
+            logger.info("a client left while its run was queued; the run did not start")
+            return
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
         self.slots.running += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, replay, send)
         finally:
             self.slots.running -= 1
             self._free.release()
+
+    async def _wait_for_slot(self, receive: Receive) -> str:
+        """``"slot"`` once a slot is held, ``"gone"`` if the client left first, else ``"timeout"``."""
+        acquire = asyncio.ensure_future(self._free.acquire())
+        gone = asyncio.ensure_future(receive())
+        done, _ = await asyncio.wait({acquire, gone}, timeout=self.queue_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        # After the whole body, the only message a client can send is its disconnect.
+        if acquire in done and gone not in done:
+            gone.cancel()
+            return "slot"
+        for task in (acquire, gone):
+            task.cancel()
+        await asyncio.gather(acquire, gone, return_exceptions=True)
+        if acquire.done() and not acquire.cancelled():
+            self._free.release()  # won at the last moment: give it back
+        return "gone" if gone in done else "timeout"
 
 
 def set_thread_id(state: Any, thread_id: str) -> None:

@@ -131,3 +131,23 @@ class TestBoundedRuns:
         with server.client() as client:
             _wait_for(client, "runs_running", 0)
             assert client.post("/agents/complexity/invoke", json=quick).status_code == 200
+
+    def test_a_client_that_leaves_the_queue_gives_up_its_run(self, server):
+        slow = {"input": {"code": GOOD_CODE, "tests": SLOW_TESTS}}
+        with server.client() as client, ThreadPoolExecutor(1) as pool:
+            _wait_for(client, "runs_running", 0)
+            before = client.get("/health").json()["runs_abandoned"]
+            calls_before = client.get("/stats").json()["agent_calls"].get("validate", 0)
+            running = pool.submit(client.post, "/agents/validate/invoke", json=slow)
+            _wait_for(client, "runs_running", 1)
+            with httpx.Client(base_url=server.url, headers=server.headers, timeout=1) as impatient:
+                with pytest.raises(httpx.ReadTimeout):
+                    impatient.post("/agents/validate/invoke", json=slow)
+            _wait_for(client, "runs_abandoned", before + 1)
+            assert client.get("/health").json()["runs_queued"] == 0
+            assert running.result().status_code == 200
+            # The slot came free and nobody was waiting: the abandoned run never started.
+            time.sleep(1)
+            health = client.get("/health").json()
+            assert health["runs_running"] == 0
+            assert client.get("/stats").json()["agent_calls"]["validate"] == calls_before + 1
