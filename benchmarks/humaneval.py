@@ -260,12 +260,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--limit", type=int, help="number of problems (default: all 164)")
     parser.add_argument("--offset", type=int, default=0, help="first problem index")
     parser.add_argument("--model", help="model preset or path (default: the packaged model)")
-    parser.add_argument("--max-iterations", type=int, default=3, help="refinements per problem in the loop")
+    defaults = Settings()  # the loop's own defaults, so the benchmark measures what users run
+    parser.add_argument(
+        "--max-iterations", type=int, default=defaults.max_iterations, help="refinements per problem in the loop"
+    )
     parser.add_argument("--no-arbiter", action="store_true", help="turn off the arbiter of disputed tests (a lever)")
     parser.add_argument(
         "--min-score",
         type=float,
-        default=7.0,
+        default=defaults.min_score,
         help="review score a passing attempt needs to stop (0: tests alone decide)",
     )
     parser.add_argument(
@@ -274,12 +277,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--candidates",
         type=int,
-        default=1,
+        default=defaults.candidates,
         help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
     )
     parser.add_argument(
         "--resample-repeats",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.resample_repeats,
         help="when the refiner repeats an earlier attempt, ask again with sampling (a lever)",
     )
     parser.add_argument(

@@ -49,7 +49,7 @@ class Settings:
         candidates: Code candidates for the first attempt. Above 1, when the first
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
-            ``nodes.candidates``).
+            ``nodes.candidates``). 1 turns this off.
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
@@ -67,8 +67,8 @@ class Settings:
     review_failing: bool = field(default_factory=lambda: _env("review_failing", False))
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
-    candidates: int = field(default_factory=lambda: _env("candidates", 1))
-    resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", False))
+    candidates: int = field(default_factory=lambda: _env("candidates", 3))
+    resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))

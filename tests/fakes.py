@@ -14,6 +14,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from graph import Settings
+
 
 class FakeScriptedChatModel(BaseChatModel):
     """Replies with the next scripted text; raises when the script runs out."""
@@ -96,3 +98,14 @@ def test_negative():
 """
 
 GOOD_REVIEW = '{"score": 9, "summary": "Correct and clear.", "recommendations": ["Add type hints."]}'
+
+
+def scripted_settings(**overrides: Any) -> Settings:
+    """Settings for a test driven by scripted replies.
+
+    The sampling levers (``candidates``, ``resample_repeats``) ask the model again when
+    an attempt fails or repeats, which would need more replies than such a test
+    scripts; they are off here unless a test turns them on. They have tests of their
+    own, and the real-model tests run the defaults.
+    """
+    return Settings(**{"candidates": 1, "resample_repeats": False, **overrides})

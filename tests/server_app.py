@@ -26,9 +26,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from graph import Settings
 from server import create_app
-from tests.fakes import ADD_TESTS, GOOD_CODE, GOOD_REVIEW, fenced
+from tests.fakes import ADD_TESTS, GOOD_CODE, GOOD_REVIEW, fenced, scripted_settings
 
 FAKE_MODEL_NAME = "fake-serving"
 FAIL_ONCE_MARKER = "FAIL_ONCE"
@@ -125,7 +124,7 @@ class FakeServingModels:
 
 def create_fake_app() -> FastAPI:
     """The server app with the fake model (a uvicorn ``--factory``)."""
-    settings = Settings(test_timeout_s=60.0)
+    settings = scripted_settings(test_timeout_s=60.0)
     return create_app(
         FakeServingModels(),
         checkpointer=os.environ.get("STARCODER_TEST_CHECKPOINTER", "memory"),

@@ -9,7 +9,7 @@ import pytest
 from benchmarks.compare import CompareError, compare, load_run, render
 from benchmarks.humaneval import ResumeError, judge, load_problems, load_saved, run_benchmark
 from graph import Settings
-from tests.fakes import FakeScriptedModels, fenced
+from tests.fakes import FakeScriptedModels, fenced, scripted_settings
 
 
 def test_hidden_tests_judge_the_final_code():
@@ -39,7 +39,7 @@ def test_loop_beats_single_shot_when_refinement_fixes_the_code(tmp_path):
         refiner=[fenced(good)],
         reviewer=['{"score": 9, "recommendations": []}'],
     )
-    summary = run_benchmark(models, [problem], Settings(results_dir=str(tmp_path)), progress=False)
+    summary = run_benchmark(models, [problem], scripted_settings(results_dir=str(tmp_path)), progress=False)
     assert summary["single_shot"]["pass_at_1"] == 0.0
     assert summary["loop"]["pass_at_1"] == 1.0
     assert summary["problems"][0]["loop_iterations"] == 2
@@ -60,7 +60,7 @@ def test_a_long_run_leaves_its_results_behind_as_it_goes(tmp_path):
     )
     seen = []
     summary = run_benchmark(
-        models, problems, Settings(results_dir=str(tmp_path)), progress=False, on_summary=seen.append
+        models, problems, scripted_settings(results_dir=str(tmp_path)), progress=False, on_summary=seen.append
     )
     assert [s["problems_run"] for s in seen] == [1, 2]
     assert seen[-1]["loop"]["pass_at_1"] == summary["loop"]["pass_at_1"] == 1.0
@@ -79,7 +79,7 @@ def test_a_stopped_run_resumes_from_its_saved_results(tmp_path):
     def save(summary):
         saved.write_text(json.dumps({**summary, "settings": {"max_iterations": 3}, "offset": 0}))
 
-    settings = Settings(results_dir=str(tmp_path))
+    settings = scripted_settings(results_dir=str(tmp_path))
     first = run_benchmark(models, problems[:2], settings, progress=False, on_summary=save)
     data, done = load_saved(saved)
     assert [r.task_id for r in done] == ["HumanEval/0", "HumanEval/1"]
@@ -89,7 +89,7 @@ def test_a_stopped_run_resumes_from_its_saved_results(tmp_path):
         tester=[fenced("def test_nothing_to_check():\n    assert True\n")] * 2,
         reviewer=['{"score": 9, "recommendations": []}'] * 2,
     )
-    no_budget = Settings(results_dir=str(tmp_path), max_iterations=0)
+    no_budget = scripted_settings(results_dir=str(tmp_path), max_iterations=0)
     resumed = run_benchmark(models, problems[2:], no_budget, progress=False, done=done, wall_before_s=data["wall_s"])
     assert [p["task_id"] for p in resumed["problems"]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     assert resumed["single_shot"]["pass_at_1"] == resumed["loop"]["pass_at_1"] == pytest.approx(2 / 3, abs=1e-3)
@@ -167,3 +167,16 @@ def test_compare_refuses_files_that_are_not_runs_or_share_no_problem(tmp_path):
     other = _saved_run(tmp_path / "b.json", [(True, True, True)], first=5)
     with pytest.raises(CompareError, match="no problem in common"):
         compare({twice: load_run(twice), other: load_run(other)})
+
+
+def test_the_benchmark_runs_the_loops_own_defaults_and_each_lever_turns_off(monkeypatch):
+    from benchmarks.humaneval import build_parser
+
+    defaults = Settings()
+    args = build_parser().parse_args([])
+    assert (args.max_iterations, args.min_score) == (defaults.max_iterations, defaults.min_score)
+    assert (args.candidates, args.resample_repeats) == (defaults.candidates, defaults.resample_repeats) == (3, True)
+    off = build_parser().parse_args(["--candidates", "1", "--no-resample-repeats"])
+    assert (off.candidates, off.resample_repeats) == (1, False)
+    monkeypatch.setenv("STARCODER_CANDIDATES", "5")
+    assert build_parser().parse_args([]).candidates == 5

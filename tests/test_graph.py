@@ -11,11 +11,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph import Settings, build_graph, route_after_review
-from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced
+from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
 
 
 def _settings(tmp_path, **overrides) -> Settings:
-    return Settings(results_dir=str(tmp_path / "runs"), test_timeout_s=60.0, **overrides)
+    return scripted_settings(results_dir=str(tmp_path / "runs"), test_timeout_s=60.0, **overrides)
 
 
 def _config(thread_id: str | None = None) -> dict:
