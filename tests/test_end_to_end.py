@@ -30,7 +30,9 @@ def test_real_model_solves_a_small_task(tmp_path):
     nodes = [t["node"] for t in output["node_timings"]]
     assert nodes[:3] == ["generate", "validate", "review"] and nodes[-1] == "finalize"
     generate = output["node_timings"][0]
-    assert generate["model_calls"] == 2 and generate["output_tokens"] > 0
+    # The code and its tests; once more for a stub-only reply; when the first code fails
+    # its tests, up to two sampled candidates (the default of three).
+    assert 2 <= generate["model_calls"] <= 5 and generate["output_tokens"] > 0
     # Progress went to stderr, node by node.
     assert "[generate" in result.stderr and "[validate" in result.stderr
     assert (tmp_path / "runs").is_dir() and (tmp_path / "checkpoints.sqlite").is_file()
