@@ -11,13 +11,14 @@ Routes (each LangServe path has ``invoke``, ``batch``, ``stream``, ``stream_log`
 - ``GET /health``, ``GET /stats``, ``GET /graph?format=mermaid|ascii|png``.
 
 The logic lives in :mod:`service`: the served agent and its thread handling, the
-single agents, the limits and API key, the counters, the checkpointer.
+single agents, the limits, rate limits and API keys, the refusal to serve a public
+address without a key, the counters, the checkpointer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Literal
 
@@ -34,6 +35,7 @@ from service.agent import ThreadedAgent, agent_config_modifier, model_check_modi
 from service.agents import AGENT_NAMES, agent_runnables
 from service.busy import BusyThreads
 from service.checkpointers import checkpointer_kind, open_async_checkpointer, require_async
+from service.exposure import check_exposure, warn_if_insecure
 from service.info import (
     GraphPictureError,
     Health,
@@ -42,7 +44,7 @@ from service.info import (
     package_version,
     sandbox_tier,
 )
-from service.limits import ServiceLimits, api_key_from_env
+from service.limits import ServiceLimits, api_keys_from_env
 from service.middleware import (
     ApiKeyMiddleware,
     BodyLimitMiddleware,
@@ -51,6 +53,7 @@ from service.middleware import (
     RunSlots,
     ThreadIdHeaderMiddleware,
 )
+from service.ratelimit import RateLimitMiddleware
 from service.stats import RunStats, StatsSnapshot
 from service.threads import thread_routes
 
@@ -67,18 +70,23 @@ def create_app(
     *,
     checkpointer: str | BaseCheckpointSaver | None = None,
     settings: Settings | None = None,
-    api_key: str | None = None,
+    api_keys: Sequence[str] | None = None,
     limits: ServiceLimits | None = None,
+    host: str = "127.0.0.1",
+    insecure: bool = False,
 ) -> FastAPI:
-    """Build the app around an already loaded ``model``.
+    """Build the app around an already loaded ``model``, to be served on ``host``.
 
     ``checkpointer``: an async checkpointer, or what to open at start-up (``None`` for
     the default SQLite file, ``"memory"``, a SQLite path, a ``postgres://`` URL).
-    ``api_key`` (default ``$STARCODER_API_KEY``): when set, every route demands it.
+    ``api_keys`` (default: the comma-separated ``$STARCODER_API_KEY``): when given,
+    every route demands one of them. Raises ``service.exposure.InsecureServerError``
+    for a public ``host`` without keys, unless ``insecure`` accepts the risk.
     """
     settings = settings or Settings()
     limits = limits or ServiceLimits()
-    api_key = api_key if api_key is not None else api_key_from_env()
+    api_keys = tuple(api_keys) if api_keys is not None else api_keys_from_env()
+    exposure = check_exposure(host, api_key_set=bool(api_keys), insecure=insecure)
     stats = RunStats()
     slots = RunSlots()
     busy = BusyThreads()  # one run at a time per thread
@@ -100,6 +108,7 @@ def create_app(
             # Detected once: the tier does not change while the server runs.
             app.state.sandbox_tier = await run_in_threadpool(sandbox_tier)
             logger.info("serving model %s with %s checkpoints", model.name, app.state.checkpointer_kind)
+            warn_if_insecure(exposure)
             yield
 
     app = FastAPI(
@@ -110,27 +119,33 @@ def create_app(
     )
 
     add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name, busy))
-    for name, runnable in agent_runnables(model, settings, stats=stats).items():
+    for name, runnable in agent_runnables(model, settings, stats=stats, max_concurrency=limits.max_running).items():
         modifier = model_check_modifier(model.name, runnable.InputType)
         add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
     app.include_router(thread_routes(graph, agent, busy))
 
     @app.get("/health", tags=["server"])
     async def health(request: Request) -> Health:
-        """Whether the server is up, which model and sandbox tier it runs, and its load.
+        """Whether the server is up, who may use it, which model and sandbox tier it runs, its load.
 
-        ``runs_refused``: runs answered 429; ``runs_abandoned``: runs whose client left
-        while they waited for a slot (they never started).
+        ``auth``: what a client needs (``insecure`` is true when anyone who reaches a
+        public address can run code here); ``runs_refused``: runs answered 429 because
+        the server was busy; ``runs_rate_limited``: runs answered 429 because their
+        client had spent its rate; ``runs_abandoned``: runs whose client left while they
+        waited for a slot (they never started).
         """
         return Health(
             status="ok",
             version=package_version(),
+            auth=exposure.auth,
+            insecure=exposure.insecure,
             model=model_info(model),
             sandbox=request.app.state.sandbox_tier,
             checkpointer=getattr(request.app.state, "checkpointer_kind", "not open"),
             runs_running=slots.running,
             runs_queued=slots.queued,
             runs_refused=slots.rejected,
+            runs_rate_limited=slots.rate_limited,
             runs_abandoned=slots.abandoned,
         )
 
@@ -167,7 +182,7 @@ def create_app(
     async def invalid_task(request: Request, exc: InvalidTaskError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    # The last added is the outermost: the key is checked before a body is read.
+    # The last added is the outermost: the key, then the client's rate, before a body is read.
     app.add_middleware(ErrorResponseMiddleware)
     app.add_middleware(ThreadIdHeaderMiddleware, busy=busy)
     app.add_middleware(
@@ -182,8 +197,14 @@ def create_app(
         max_body_bytes=limits.max_body_bytes,
         max_batch_size=limits.max_batch_size,
     )
-    if api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    app.add_middleware(
+        RateLimitMiddleware,
+        per_minute=limits.rate_per_minute,
+        burst=limits.rate_burst,
+        slots=slots,
+    )
+    if api_keys:
+        app.add_middleware(ApiKeyMiddleware, api_keys=api_keys)
     return app
 
 
@@ -192,15 +213,18 @@ def serve(
     port: int = 8000,
     model: str | None = None,
     checkpointer: str | None = None,
+    insecure: bool = False,
 ) -> None:
     """Load ``model`` once, open the checkpointer, and serve until interrupted.
 
-    Raises ``llms.ModelLoadError`` when the model cannot load; the server exits when
-    the checkpointer cannot open.
+    Raises ``service.exposure.InsecureServerError`` (before loading anything) for a
+    public ``host`` without an API key unless ``insecure``; ``llms.ModelLoadError``
+    when the model cannot load; the server exits when the checkpointer cannot open.
     """
     from llms import load_model
 
+    check_exposure(host, api_key_set=bool(api_keys_from_env()), insecure=insecure)
     loaded = load_model(model)
     logger.info("loaded model %s (%s)", loaded.name, getattr(loaded, "engine", "?"))
-    app = create_app(loaded, checkpointer=checkpointer)
+    app = create_app(loaded, checkpointer=checkpointer, host=host, insecure=insecure)
     uvicorn.run(app, host=host, port=port, limit_concurrency=MAX_CONNECTIONS, log_level="info")

@@ -278,11 +278,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from service.exposure import InsecureServerError, check_exposure
+    from service.limits import api_keys_from_env
+
+    # Checked before anything heavy is imported or loaded: an open public server
+    # is refused at once.
+    try:
+        check_exposure(args.host, api_key_set=bool(api_keys_from_env()), insecure=args.insecure)
+    except InsecureServerError as exc:
+        raise CliError(str(exc)) from exc
+
     from llms import ModelLoadError
     from server import serve
 
     try:
-        serve(host=args.host, port=args.port, model=args.model, checkpointer=args.checkpointer)
+        serve(host=args.host, port=args.port, model=args.model, checkpointer=args.checkpointer, insecure=args.insecure)
     except ModelLoadError as exc:
         raise CliError(str(exc)) from exc
     return EXIT_PASSED
@@ -351,7 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub.choices["compare"].set_defaults(func=cmd_compare)
 
     serve = sub.add_parser("serve", help="serve the graph and the agents over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on; a non-loopback one needs STARCODER_API_KEY"
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve a non-loopback address without an API key: anyone who reaches it can run code here",
+    )
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model", help="model to load at start")
     serve.add_argument("--checkpointer", help="SQLite file, 'memory', or a postgres:// URL")

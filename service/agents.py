@@ -316,15 +316,22 @@ def _counted(func: Callable[[Any, RunnableConfig], Any], name: str, stats: RunSt
 
 
 def agent_runnables(
-    model: ModelProvider, settings: Settings | None = None, *, stats: RunStats | None = None
+    model: ModelProvider,
+    settings: Settings | None = None,
+    *,
+    stats: RunStats | None = None,
+    max_concurrency: int | None = None,
 ) -> dict[str, Runnable]:
-    """Return each agent as a typed runnable, keyed by its route name."""
+    """Return each agent as a typed runnable, keyed by its route name.
+
+    ``max_concurrency`` bounds how many items of one batch run at once, as it does for
+    the whole graph (:meth:`service.agent.ThreadedAgent.wrap`).
+    """
     agents = _Agents(model, settings or Settings())
     runnables: dict[str, Runnable] = {}
     for name in AGENT_NAMES:
         input_type, output_type = _TYPES[name]
         func = _counted(getattr(agents, name), name, stats)
-        runnables[name] = RunnableLambda(func, name=f"{name}_agent").with_types(
-            input_type=input_type, output_type=output_type
-        )
+        runnable = RunnableLambda(func, name=f"{name}_agent").with_types(input_type=input_type, output_type=output_type)
+        runnables[name] = runnable if max_concurrency is None else runnable.with_config(max_concurrency=max_concurrency)
     return runnables

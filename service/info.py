@@ -50,12 +50,15 @@ class Health(TypedDict):
 
     status: str
     version: str
+    auth: str
+    insecure: bool
     model: ModelInfo
     sandbox: SandboxInfo
     checkpointer: str
     runs_running: int
     runs_queued: int
     runs_refused: int
+    runs_rate_limited: int
     runs_abandoned: int
 
 

@@ -1,4 +1,4 @@
-"""The server's protective limits: body size, batch size, concurrent runs, the API key.
+"""The server's protective limits: body size, batch size, concurrent runs, rate, the API keys.
 
 One typed object with documented defaults; every field falls back to an environment
 variable (``STARCODER_<FIELD>``, upper case) so a deployment can tune it without code.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["ServiceLimits", "api_key_from_env"]
+__all__ = ["ServiceLimits", "api_keys_from_env"]
 
 MIB = 1024 * 1024
 
@@ -24,9 +24,13 @@ def _env_float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
-def api_key_from_env() -> str | None:
-    """The API key every route demands, from ``STARCODER_API_KEY`` (unset or empty: none)."""
-    return os.environ.get("STARCODER_API_KEY") or None
+def api_keys_from_env() -> tuple[str, ...]:
+    """The API keys every route demands, from ``STARCODER_API_KEY`` (unset or empty: none).
+
+    Several keys, one per client, are separated by commas; each gets its own rate limit.
+    """
+    raw = os.environ.get("STARCODER_API_KEY") or ""
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +44,9 @@ class ServiceLimits:
         max_running: Runs (graph or agent calls) executing at once.
         max_queued: Runs allowed to wait for a free slot; beyond that a request gets 429.
         queue_timeout_s: How long a queued run waits before it gets 429.
+        rate_per_minute: Runs a client (an API key, or an address when no keys are
+            set) may start a minute once its burst is spent; 0 turns rate limits off.
+        rate_burst: Runs a client may start at once before the rate applies.
     """
 
     max_body_bytes: int = field(default_factory=lambda: _env_int("max_body_bytes", MIB))
@@ -47,6 +54,8 @@ class ServiceLimits:
     max_running: int = field(default_factory=lambda: _env_int("max_running", 2))
     max_queued: int = field(default_factory=lambda: _env_int("max_queued", 4))
     queue_timeout_s: float = field(default_factory=lambda: _env_float("queue_timeout_s", 60.0))
+    rate_per_minute: float = field(default_factory=lambda: _env_float("rate_per_minute", 30.0))
+    rate_burst: int = field(default_factory=lambda: _env_int("rate_burst", 10))
 
     def __post_init__(self) -> None:
         """Refuse limits that would make the server accept nothing, or everything."""
@@ -56,3 +65,5 @@ class ServiceLimits:
             raise ValueError("max_batch_size and max_running must be >= 1, max_queued >= 0")
         if self.queue_timeout_s <= 0:
             raise ValueError("queue_timeout_s must be positive")
+        if self.rate_per_minute < 0 or self.rate_burst < 1:
+            raise ValueError("rate_per_minute must be >= 0 (0: no rate limit) and rate_burst >= 1")

@@ -1,8 +1,10 @@
 """ASGI middleware that keeps clients from hurting the server.
 
-- :class:`ApiKeyMiddleware`: every route (the playground included) needs the key, sent
+- :class:`ApiKeyMiddleware`: every route (the playground included) needs a key, sent
   as ``X-API-Key``, ``Authorization: Bearer KEY``, or HTTP Basic with KEY as the
   password (what a browser offers after the 401 challenge, so the playground works).
+  With several keys (one per client), it records which one matched, so that
+  :mod:`service.ratelimit` gives each key its own bucket (:func:`client_of`).
 - :class:`BodyLimitMiddleware`: counts body bytes as they arrive (chunked bodies
   included) and answers 413 past the limit; answers 422 for a body that is not JSON,
   and 413 for a batch with too many inputs, before any route sees them.
@@ -27,7 +29,7 @@ import binascii
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,7 @@ __all__ = [
     "RunLimitMiddleware",
     "RunSlots",
     "ThreadIdHeaderMiddleware",
+    "client_of",
     "is_run_request",
 ]
 
@@ -51,6 +54,7 @@ logger = logging.getLogger(__name__)
 RUN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 THREAD_ID_STATE_KEY = "starcoder_thread_id"
+CLIENT_STATE_KEY = "starcoder_client"
 
 
 async def send_error(send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
@@ -77,6 +81,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def client_of(scope: Scope) -> str:
+    """Who sent the request: the API key that matched (``key #N``), else the client address."""
+    matched = scope.get("state", {}).get(CLIENT_STATE_KEY)
+    if matched:
+        return str(matched)
+    client = scope.get("client")
+    return f"address {client[0]}" if client else "address unknown"
+
+
 def is_run_request(scope: Scope) -> bool:
     """True for a POST that starts or continues a run (any LangServe endpoint, resume, replay)."""
     if scope.get("method") != "POST":
@@ -85,13 +98,13 @@ def is_run_request(scope: Scope) -> bool:
 
 
 class ApiKeyMiddleware:
-    """Demand the API key on every HTTP request."""
+    """Demand one of the API keys on every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str) -> None:
-        if not api_key:
+    def __init__(self, app: ASGIApp, *, api_keys: Sequence[str]) -> None:
+        if not api_keys or not all(api_keys):
             raise ValueError("an empty API key would let everyone in")
         self.app = app
-        self._key = api_key.encode()
+        self._keys = [key.encode() for key in api_keys]
 
     def _presented(self, scope: Scope) -> list[str]:
         keys = []
@@ -109,12 +122,22 @@ class ApiKeyMiddleware:
             keys.extend(k for k in (password, user) if k)
         return keys
 
+    def _matching(self, scope: Scope) -> int | None:
+        """The number (from 1) of the configured key a presented key matches, or None."""
+        presented = [k.encode() for k in self._presented(scope)]
+        for number, key in enumerate(self._keys, start=1):
+            if any(hmac.compare_digest(p, key) for p in presented):
+                return number
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on only when one of the presented keys matches."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if any(hmac.compare_digest(k.encode(), self._key) for k in self._presented(scope)):
+        number = self._matching(scope)
+        if number is not None:
+            scope.setdefault("state", {})[CLIENT_STATE_KEY] = f"key #{number}"
             await self.app(scope, receive, send)
             return
         await send_error(
@@ -206,12 +229,13 @@ class BodyLimitMiddleware:
 
 @dataclass
 class RunSlots:
-    """Counts of runs executing and waiting, refused (429) and abandoned while queued."""
+    """Counts of runs executing and waiting, refused (429) for being busy or rate limited, and abandoned."""
 
     running: int = 0
     queued: int = 0
     rejected: int = 0
     abandoned: int = 0
+    rate_limited: int = 0
 
 
 class RunLimitMiddleware:

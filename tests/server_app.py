@@ -10,7 +10,10 @@ checked. A task containing ``FAIL_ONCE`` makes the reviewer raise the first time
 sees that task, leaving the thread interrupted for the resume tests.
 
 Environment: ``STARCODER_TEST_CHECKPOINTER`` (``memory``, a SQLite path, a
-``postgres://`` URL); the server's own ``STARCODER_*`` limits and API key.
+``postgres://`` URL); ``STARCODER_TEST_HOST`` (the address the app is told it serves
+on, default loopback) and ``STARCODER_TEST_INSECURE=1`` (``--insecure``), for the
+exposure tests, which still bind loopback so that nothing is really exposed; the
+server's own ``STARCODER_*`` limits and API key.
 """
 
 from __future__ import annotations
@@ -129,4 +132,6 @@ def create_fake_app() -> FastAPI:
         FakeServingModels(),
         checkpointer=os.environ.get("STARCODER_TEST_CHECKPOINTER", "memory"),
         settings=settings,
+        host=os.environ.get("STARCODER_TEST_HOST", "127.0.0.1"),
+        insecure=os.environ.get("STARCODER_TEST_INSECURE") == "1",
     )

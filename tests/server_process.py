@@ -76,7 +76,12 @@ def running_server(
     api_key: str | None = None,
     startup_timeout_s: float = 90.0,
 ) -> Iterator[ServerProcess]:
-    """Run a server until the block ends; ``argv`` gets ``{port}`` filled in."""
+    """Run a server until the block ends; ``argv`` gets ``{port}`` filled in.
+
+    ``api_key`` becomes the server's ``STARCODER_API_KEY`` (with several keys, comma
+    separated, the client sends the first). Rate limits are off unless ``env`` sets
+    ``STARCODER_RATE_PER_MINUTE``: the other tests send runs faster than any client would.
+    """
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"server-{port}.log"
@@ -84,6 +89,7 @@ def running_server(
         **os.environ,
         "STARCODER_AGENTS_HOME": str(workdir / "home"),
         "PYTHONUNBUFFERED": "1",
+        "STARCODER_RATE_PER_MINUTE": "0",
         **(env or {}),
     }
     if api_key:
@@ -100,7 +106,7 @@ def running_server(
         url=f"http://127.0.0.1:{port}",
         process=process,
         log_path=log_path,
-        headers={"X-API-Key": api_key} if api_key else {},
+        headers={"X-API-Key": api_key.split(",")[0]} if api_key else {},
     )
     try:
         _wait_until_up(server, startup_timeout_s)
