@@ -48,6 +48,19 @@ def _read_file(path: str, what: str) -> str:
         raise CliError(f"cannot read {what} file {path}: {exc}") from exc
 
 
+def _require_isolation():
+    """The sandbox tier runs will use; exit 2 here, before any expensive work, if it is too weak."""
+    from sandbox import IsolationUnavailable, require_isolation
+
+    try:
+        tier = require_isolation()
+    except (IsolationUnavailable, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    if not tier.full:
+        _say(f"Sandbox: the {tier.name} tier, weaker than full isolation, as asked: {tier.reason}")
+    return tier
+
+
 def _load_model(name: str | None):
     from llms import ModelLoadError, load_model
 
@@ -132,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with open_checkpointer(args.checkpoint) as saver:
             if saver.get_tuple({"configurable": {"thread_id": args.thread_id, "checkpoint_ns": ""}}) is None:
                 raise CliError(f"thread {args.thread_id} has no checkpoints to resume")
+    _require_isolation()
     model = _load_model(args.model)
     thread_id = args.thread_id or new_thread_id()
     with open_checkpointer(args.checkpoint) as saver:
@@ -157,14 +171,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from nodes.validate import check_attempt
 
     code, tests = _read_file(args.code_file, "code"), _read_file(args.tests_file, "tests")
+    tier = _require_isolation()
     report, _ = check_attempt(code, tests, Settings())
     if args.json:
-        _emit_json(report)
+        _emit_json({**report, "sandbox": tier.as_dict()})
     else:
         sys.stdout.write(
             f"passed: {report['passed']}  ({report['passed_count']} passed, {report['failed_count']} failed, "
             f"{report['errored_count']} errors, {report['duration_s']:.2f}s)\n"
             f"coverage: {report['coverage']}\nisolation: {report['isolation']}\n"
+            f"limits: processes by {tier.process_limit}; memory by {tier.memory_limit}\n"
         )
         if report["error"]:
             sys.stdout.write(f"error: {report['error']}\n")
@@ -190,6 +206,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     code = _read_file(args.code_file, "code")
     if args.tests:
+        _require_isolation()
         validation, _ = check_attempt(code, _read_file(args.tests, "tests"), Settings())
     else:
         validation = failed_before_running("no tests were given")
@@ -262,6 +279,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks import humaneval
     from llms import ModelLoadError
 
+    _require_isolation()
     try:
         return humaneval.main(args)
     except (ModelLoadError, humaneval.ResumeError) as exc:
@@ -288,6 +306,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except InsecureServerError as exc:
         raise CliError(str(exc)) from exc
 
+    _require_isolation()  # the server's routes run untrusted code too: refuse before loading
     from llms import ModelLoadError
     from server import serve
 

@@ -9,6 +9,9 @@ Public surface:
 - :class:`SandboxLimits` — time, memory, process, file and output limits, and
   whether full isolation is required.
 - :func:`detect_tier` — which isolation tier this machine supports, and why.
+- :func:`require_isolation` — the tier runs will use, or :class:`IsolationUnavailable`
+  when it is weaker than demanded (full isolation unless a weaker tier is asked for
+  by name); cheap, so commands call it before loading a model.
 - :class:`IsolationUnavailable` — raised when the demanded isolation is missing.
 
 Generated code never runs in the calling process.
@@ -17,7 +20,7 @@ Generated code never runs in the calling process.
 from sandbox.limits import SandboxLimits
 from sandbox.report import CommandResult, TestFailure, ValidationReport
 from sandbox.runner import run_command, run_tests
-from sandbox.tiers import IsolationUnavailable, TierInfo, detect_tier
+from sandbox.tiers import IsolationUnavailable, TierInfo, detect_tier, require_isolation
 
 __all__ = [
     "CommandResult",
@@ -27,6 +30,7 @@ __all__ = [
     "TierInfo",
     "ValidationReport",
     "detect_tier",
+    "require_isolation",
     "run_command",
     "run_tests",
 ]

@@ -24,19 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sandbox.cgroup import PidsCgroup
+from sandbox.cgroup import RunCgroup
 from sandbox.inside.harness import RESULT_MARKER
 from sandbox.limits import SandboxLimits
 from sandbox.process import Completed, kill_marked, run_capped
 from sandbox.report import CommandResult, TestFailure, ValidationReport
-from sandbox.tiers import (
-    SANDBOX_UID,
-    IsolationUnavailable,
-    TierInfo,
-    detect_tier,
-    inside_paths,
-    sandbox_argv,
-)
+from sandbox.tiers import SANDBOX_UID, TierInfo, inside_paths, require_isolation, sandbox_argv
 from sandbox.workspace import Workspace, create_workspace, remove_workspace
 
 __all__ = ["SandboxGate", "choose_tier", "run_command", "run_tests"]
@@ -79,10 +72,7 @@ GATE = SandboxGate()
 
 def choose_tier(limits: SandboxLimits) -> TierInfo:
     """The tier a run with ``limits`` uses; raise IsolationUnavailable if it is too weak."""
-    tier = detect_tier(limits.tier)
-    if limits.require_full_isolation and not tier.full:
-        raise IsolationUnavailable(f"full isolation (bubblewrap) is required, but: {tier}")
-    return tier
+    return require_isolation(limits)
 
 
 # -- what the run sees -------------------------------------------------------------------
@@ -123,7 +113,7 @@ def _count_own_processes() -> int:
     return count
 
 
-def _rlimits(limits: SandboxLimits, tier: TierInfo, cgroup: PidsCgroup | None) -> dict[str, int]:
+def _rlimits(limits: SandboxLimits, tier: TierInfo, cgroup: RunCgroup | None) -> dict[str, int]:
     """Resource limits by ``prlimit`` option name (the harness knows the same names)."""
     values = {
         "as": limits.memory_mb * _MiB,
@@ -132,9 +122,10 @@ def _rlimits(limits: SandboxLimits, tier: TierInfo, cgroup: PidsCgroup | None) -
         "core": 0,
         "nofile": 1024,
     }
-    if cgroup is None and tier.drop_uid:
+    pids_capped = cgroup is not None and cgroup.pids_group is not None
+    if not pids_capped and tier.drop_uid:
         values["nproc"] = limits.max_processes
-    elif cgroup is None and os.getuid() != 0:
+    elif not pids_capped and os.getuid() != 0:
         # RLIMIT_NPROC counts every process of the real uid: leave room for the others.
         values["nproc"] = _count_own_processes() + limits.max_processes
     return values
@@ -178,7 +169,9 @@ def _execute(
     paths = inside_paths(tier, ws)
     marker = uuid.uuid4().hex if not tier.private_pidns else None
     env = _environment(paths, marker)
-    cgroup = PidsCgroup.create(limits.max_processes)
+    cgroup = RunCgroup.create(limits.max_processes)
+    if cgroup is not None:
+        cgroup.limit_memory(limits.total_memory_mb * _MiB)
     config = {**config, "env": env, "rlimits": _rlimits(limits, tier, cgroup)}
     command = _launcher(config, paths["lib"])
     argv = sandbox_argv(tier, ws, command, env=env, tmpfs_bytes=limits.tmpfs_mb * _MiB, cwd=cwd)
@@ -189,9 +182,21 @@ def _execute(
         return run_capped(argv, env=env, cwd=host_cwd, timeout_s=timeout_s, cap_bytes=cap_bytes)
     finally:
         if cgroup is not None:
+            _log_memory(cgroup, limits)
             cgroup.remove()
         if marker is not None and cgroup is None:
             kill_marked(f"{_MARKER_ENV}={marker}".encode())
+
+
+def _log_memory(cgroup: RunCgroup, limits: SandboxLimits) -> None:
+    peak, oom_kills = cgroup.memory_usage()
+    if oom_kills:
+        logger.warning(
+            "the run reached its memory limit of %d MiB (peak %.0f MiB): the kernel killed "
+            "%d of its processes", limits.total_memory_mb, peak / _MiB, oom_kills,
+        )  # fmt: skip
+    elif peak:
+        logger.debug("the run's peak memory: %.0f MiB", peak / _MiB)
 
 
 # -- run_tests ---------------------------------------------------------------------------

@@ -12,9 +12,13 @@ Strongest first:
 - ``rlimits``: a plain subprocess with resource limits, a clean environment and its
   own session. It contains runaway code, not hostile code.
 
-Every tier also gets the run's own ``pids`` cgroup where the host allows one (see
-:mod:`sandbox.cgroup`). Detection is cached and never silent: :class:`TierInfo`
-carries the tier's name and the reason it was chosen.
+Every tier also gets the run's own cgroup where the host allows one (see
+:mod:`sandbox.cgroup`): ``pids.max`` for the process count, and a memory limit for
+the whole run. Detection is cached and never silent: :class:`TierInfo` carries the
+tier's name, the reason it was chosen, and what limits processes and memory.
+
+Only bubblewrap runs unless a weaker tier is asked for by name
+(:func:`require_isolation`).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sandbox.cgroup import pids_cgroup_root
+from sandbox.cgroup import memory_cgroup_file, pids_cgroup_root
+from sandbox.limits import SandboxLimits
 from sandbox.workspace import INSIDE_DIR, Workspace
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "TierInfo",
     "detect_tier",
     "inside_paths",
+    "require_isolation",
     "sandbox_argv",
 ]
 
@@ -51,6 +57,14 @@ SANDBOX_GID = 65534
 _PROBE_TIMEOUT_S = 15.0
 _BOX = "/sandbox"  # where a bubblewrap run sees its code and the harness
 _REPORT_TMPFS_BYTES = 32 * 1024 * 1024
+_EACH_PROCESS = "RLIMIT_AS (each process)"
+_INSTALL_HINT = (
+    "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; the project's "
+    "`make setup` does it), or accept a weaker tier by name: "
+    "STARCODER_SANDBOX_REQUIRE_FULL_ISOLATION=0, with STARCODER_SANDBOX_TIER=unshare "
+    "(no network, but the host's files stay visible) or rlimits (resource limits only) "
+    "to pick one."
+)
 
 
 class IsolationUnavailable(RuntimeError):
@@ -65,14 +79,18 @@ class TierInfo:
         name: "bubblewrap", "unshare" or "rlimits".
         reason: Why this tier (and not a stronger one), in words.
         process_limit: How the process count is capped: "cgroup pids.max",
-            "RLIMIT_NPROC", or "none".
+            "RLIMIT_NPROC", or "none" (root without a writable ``pids`` cgroup, where
+            RLIMIT_NPROC has no effect).
         drop_uid: The unshare tier switches to uid 65534 for real (no user namespace).
+        memory_limit: How memory is capped: a cgroup file for the whole run plus
+            RLIMIT_AS for each process, or RLIMIT_AS alone.
     """
 
     name: str
     reason: str
     process_limit: str
     drop_uid: bool = False
+    memory_limit: str = _EACH_PROCESS
 
     @property
     def full(self) -> bool:
@@ -87,6 +105,16 @@ class TierInfo:
     def __str__(self) -> str:
         """The tier and its reason, e.g. ``bubblewrap (bwrap 0.8.0: ...)``."""
         return f"{self.name} ({self.reason})"
+
+    def as_dict(self) -> dict[str, str | bool]:
+        """The tier as reports show it: name, whether it is full isolation, its limits, why."""
+        return {
+            "tier": self.name,
+            "full_isolation": self.full,
+            "process_limit": self.process_limit,
+            "memory_limit": self.memory_limit,
+            "reason": self.reason,
+        }
 
 
 # -- where things are --------------------------------------------------------------------
@@ -264,6 +292,11 @@ def _probe(tier: TierInfo) -> str | None:
     return None
 
 
+def _memory_limit() -> str:
+    file = memory_cgroup_file()
+    return f"cgroup {file} (the whole run) and {_EACH_PROCESS}" if file else _EACH_PROCESS
+
+
 def _process_limit(drop_uid: bool) -> str:
     if pids_cgroup_root() is not None:
         return "cgroup pids.max"
@@ -327,11 +360,16 @@ def _detect(ceiling: str) -> TierInfo:
         skipped.append(f"{name}: {why_not}")
     else:
         tier = _rlimits()
-    if skipped:
-        tier = TierInfo(tier.name, f"{tier.reason}; {'; '.join(skipped)}", tier.process_limit,
-                        tier.drop_uid)  # fmt: skip
+    reason = "; ".join([tier.reason, *skipped])
+    tier = replace(tier, reason=reason, memory_limit=_memory_limit())
     log = logger.info if tier.full else logger.warning
-    log("sandbox tier: %s", tier)
+    log("sandbox tier: %s; processes: %s; memory: %s", tier, tier.process_limit, tier.memory_limit)
+    if tier.process_limit == "none":
+        logger.warning(
+            "no process limit: running as root without a writable pids cgroup, where "
+            "RLIMIT_NPROC has no effect; a fork bomb is stopped only by the memory limit "
+            "and the wall-clock timeout"
+        )
     return tier
 
 
@@ -345,3 +383,31 @@ def detect_tier(tier: str | None = None) -> TierInfo:
     if ceiling not in TIERS:
         raise ValueError(f"unknown sandbox tier {ceiling!r}: choose one of {', '.join(TIERS)}")
     return _detect(ceiling)
+
+
+def require_isolation(limits: SandboxLimits | None = None) -> TierInfo:
+    """The tier runs with ``limits`` will use; refuse if it is weaker than they demand.
+
+    Cheap enough to call before any expensive work (it probes once and caches), so a
+    command can stop at once instead of after loading a model.
+
+    Raises:
+        IsolationUnavailable: full isolation is required (the default) and bubblewrap
+            cannot run here, or a weaker tier was asked for without opting in; the
+            message says how to install bubblewrap or how to opt in.
+        ValueError: an unknown tier name.
+    """
+    limits = limits or SandboxLimits()
+    tier = detect_tier(limits.tier)
+    if tier.full or not limits.require_full_isolation:
+        return tier
+    if limits.tier not in (None, "bubblewrap"):
+        hint = (
+            f"The tier is capped at {limits.tier} (STARCODER_SANDBOX_TIER): also set "
+            "STARCODER_SANDBOX_REQUIRE_FULL_ISOLATION=0 to accept it, or lift the cap."
+        )
+    else:
+        hint = _INSTALL_HINT
+    raise IsolationUnavailable(
+        f"full isolation (bubblewrap) is required, but only the {tier.name} tier runs here ({tier.reason}). {hint}"
+    )

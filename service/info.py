@@ -37,11 +37,18 @@ class ModelInfo(TypedDict):
 
 
 class SandboxInfo(TypedDict):
-    """The isolation tier for untrusted tests here, as :func:`sandbox.detect_tier` finds it."""
+    """The isolation tier for untrusted tests here, as :func:`sandbox.detect_tier` finds it.
+
+    ``full_isolation`` false means a weaker tier, run only because it was asked for
+    (``require_full_isolation`` false); with it true, runs are refused instead.
+    ``process_limit`` and ``memory_limit`` say what caps a run's processes and memory.
+    """
 
     tier: str
     full_isolation: bool
+    require_full_isolation: bool
     process_limit: str
+    memory_limit: str
     reason: str
 
 
@@ -96,17 +103,23 @@ def model_info(model: ModelProvider) -> ModelInfo:
 def sandbox_tier() -> SandboxInfo:
     """The isolation tier the sandbox runs untrusted tests under, as it detects it."""
     try:
-        from sandbox import detect_tier
+        from sandbox import SandboxLimits, detect_tier
 
-        info = detect_tier()
+        limits = SandboxLimits()
+        info = detect_tier(limits.tier)
     except Exception as exc:  # report, don't crash: /health is how one finds out
         logger.warning("sandbox tier detection failed: %s", exc)
-        return SandboxInfo(tier="unknown", full_isolation=False, process_limit="unknown", reason=str(exc))
+        return SandboxInfo(
+            tier="unknown", full_isolation=False, require_full_isolation=True, process_limit="unknown",
+            memory_limit="unknown", reason=str(exc),
+        )  # fmt: skip
     return SandboxInfo(
-        tier=str(getattr(info, "name", info)),
-        full_isolation=bool(getattr(info, "full", False)),
-        process_limit=str(getattr(info, "process_limit", "unknown")),
-        reason=str(getattr(info, "reason", "")),
+        tier=info.name,
+        full_isolation=info.full,
+        require_full_isolation=limits.require_full_isolation,
+        process_limit=info.process_limit,
+        memory_limit=info.memory_limit,
+        reason=info.reason,
     )
 
 

@@ -6,6 +6,7 @@ cases live in ``test_sandbox_hostile.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import threading
@@ -30,6 +31,7 @@ ADD_TESTS = (
     "def test_add_negative():\n    assert add(-1, -2) == -3\n"
 )
 FAST = SandboxLimits(wall_timeout_s=20)
+WEAKER_OK = dataclasses.replace(FAST, require_full_isolation=False)  # the explicit opt-in
 
 
 # -- passing, failing, erroring ----------------------------------------------------------
@@ -294,6 +296,7 @@ def test_detect_tier_refuses_unknown_names():
 @pytest.mark.parametrize("forced", ["unshare", "rlimits"])
 def test_a_weaker_tier_can_be_forced_and_is_announced(forced, monkeypatch):
     monkeypatch.setenv("STARCODER_SANDBOX_TIER", forced)
+    monkeypatch.setenv("STARCODER_SANDBOX_REQUIRE_FULL_ISOLATION", "0")
     tier = detect_tier()
     assert tier.name in ("unshare", "rlimits") if forced == "unshare" else tier.name == "rlimits"
     assert f"capped at {forced}" in tier.reason
@@ -307,7 +310,8 @@ def test_a_weaker_tier_can_be_forced_and_is_announced(forced, monkeypatch):
 
 def test_forced_tier_reports_failures_too():
     tests = ADD_TESTS + "\n\ndef test_wrong():\n    assert add(2, 2) == 5\n"
-    report = run_tests(ADD, tests, limits=SandboxLimits(tier="rlimits", wall_timeout_s=20))
+    limits = dataclasses.replace(WEAKER_OK, tier="rlimits")
+    report = run_tests(ADD, tests, limits=limits)
     assert report["isolation"] == "rlimits"
     assert report["failed_count"] == 1
     assert "starcoder-sandbox-" not in report["failures"][0]["traceback"]
@@ -334,8 +338,8 @@ def test_missing_bubblewrap_falls_back_and_says_why(monkeypatch, fresh_detection
     assert tier.name in ("unshare", "rlimits")
     assert "bubblewrap: bwrap not installed" in tier.reason
     with pytest.raises(IsolationUnavailable, match="bwrap not installed"):
-        run_tests(ADD, ADD_TESTS, limits=SandboxLimits(require_full_isolation=True))
-    report = run_tests(ADD, ADD_TESTS, limits=FAST)
+        run_tests(ADD, ADD_TESTS, limits=FAST)  # full isolation is the default demand
+    report = run_tests(ADD, ADD_TESTS, limits=WEAKER_OK)
     assert report["passed"] and report["isolation"] == tier.name
 
 
