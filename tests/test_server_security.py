@@ -178,7 +178,13 @@ class TestInsecureServer:
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {"STARCODER_RATE_BURST": "3", "STARCODER_MAX_RUNNING": "2", "STARCODER_MAX_QUEUED": "0"}
+    # The sandbox's own gate is opened wide, so that only the batch cap can hold items back.
+    env = {
+        "STARCODER_RATE_BURST": "3",
+        "STARCODER_MAX_RUNNING": "2",
+        "STARCODER_MAX_QUEUED": "0",
+        "STARCODER_SANDBOX_MAX_CONCURRENT": "8",
+    }
     yield from _started(tmp_path_factory, "keyed", env, api_key=",".join(KEYS))
 
 
