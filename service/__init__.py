@@ -6,8 +6,9 @@
   pep8, coverage, complexity) as typed runnables.
 - :mod:`service.threads` — routes over a thread's checkpoints: state, history,
   resume, replay; :mod:`service.busy` — one run at a time per thread.
-- :mod:`service.middleware` and :mod:`service.limits` — API key, body and batch
-  limits, bounded concurrent runs.
+- :mod:`service.middleware` and :mod:`service.limits` — API keys, body and batch
+  limits, bounded concurrent runs; :mod:`service.ratelimit` — a token bucket per
+  client; :mod:`service.exposure` — no open server on a public address.
 - :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health
   and graph pictures; :mod:`service.checkpointers` — SQLite or PostgreSQL, async.
 """
