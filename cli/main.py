@@ -282,7 +282,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _require_isolation()
     try:
         return humaneval.main(args)
-    except (ModelLoadError, humaneval.ResumeError) as exc:
+    except (ModelLoadError, humaneval.BenchError) as exc:
         raise CliError(str(exc)) from exc
 
 
@@ -374,8 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.compare import build_parser as compare_parser
     from benchmarks.humaneval import build_parser as humaneval_parser
 
-    humaneval_parser(bench_sub.add_parser("humaneval", help="HumanEval pass@1, single-shot vs the loop"))
+    humaneval_parser(bench_sub.add_parser("humaneval", help="HumanEval pass@1: strongest single call, best of k, loop"))
     bench_sub.choices["humaneval"].set_defaults(func=cmd_bench)
+    humaneval_parser(bench_sub.add_parser("plain", help="the same rows on tasks in plain words"), dataset="plain")
+    bench_sub.choices["plain"].set_defaults(func=cmd_bench)
     compare_parser(bench_sub.add_parser("compare", help="saved HumanEval runs against a baseline, problem by problem"))
     bench_sub.choices["compare"].set_defaults(func=cmd_compare)
 

@@ -3,15 +3,32 @@
 Two model calls. The tester sees the task and the code's *interface* (names and
 signatures) but never its bodies, so a bug in the code cannot be copied into the
 tests that are meant to catch it.
+
+The code is asked for in the form that suits the task. A stub-shaped task (a
+signature and docstring, as HumanEval states its problems) is handed over as code to
+complete, in the plain completion prompt; a task in plain words goes with the
+generator's own prompt. Each form was chosen by measurement as the strongest single
+call for its kind of task (``starcoder-agents bench humaneval --split dev`` and
+``bench plain``; see the README's Results).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.runnables import RunnableConfig
 
-from analysis.interface import interface_of, is_stub, public_names, reconcile_tests, strip_demo_code
+from analysis.interface import (
+    complete_from_task,
+    interface_of,
+    is_stub,
+    is_stub_task,
+    public_names,
+    reconcile_tests,
+    strip_demo_code,
+)
 from analysis.parsing import extract_code
 from analysis.testcases import examples_as_tests, split_asserts
 from graph.config import Settings
@@ -19,21 +36,112 @@ from graph.state import AgentState, TaskInput, check_task_input
 from nodes.candidates import pick_candidate
 from nodes.common import NO_CODE, ModelProvider, Usage, call_model, node_timing
 
-__all__ = ["NO_CODE", "generate", "write_code", "write_tests"]
+__all__ = [
+    "FIRST_CALL",
+    "NO_CODE",
+    "CodePrompt",
+    "TaskForm",
+    "ask_for_code",
+    "generate",
+    "prompt_slots",
+    "task_form",
+    "write_code",
+    "write_tests",
+]
 
 STUB_NOTE = (
     "Your previous reply repeated the function's signature and docstring without a body. "
     "Write the complete function, with the code that does the work."
 )
 
+TaskForm = Literal["stub", "plain"]
+"""``stub``: the task is code to complete (a signature and docstring); ``plain``: words."""
 
-def _interface_hint(entry_point: str | None, user_tests: str | None) -> str:
+
+@dataclass(frozen=True)
+class CodePrompt:
+    """One way of asking the generator for code: its two prompt files.
+
+    ``name_entry_point``: the prompt says which name the main function must have (a
+    stub already shows it, so the completion prompt does not repeat it).
+    """
+
+    system: str
+    user: str
+    name_entry_point: bool = True
+
+
+FIRST_CALL: dict[TaskForm, CodePrompt] = {
+    "stub": CodePrompt("completion_system", "completion_user", name_entry_point=False),
+    "plain": CodePrompt("generator_system", "generator_user"),
+}
+"""The generator's first call for each task form."""
+
+
+def task_form(task: str, entry_point: str | None) -> TaskForm:
+    """``stub`` when the task is Python with its function left to write, else ``plain``."""
+    return "stub" if is_stub_task(task, entry_point) else "plain"
+
+
+def prompt_slots(
+    prompt: CodePrompt, *, task: str, entry_point: str | None, user_tests: str | None, note: str = ""
+) -> dict[str, str]:
+    """The slots every code prompt may use.
+
+    ``task`` is the task as given and ``task_lines`` the same ending in exactly one line
+    break (for a prompt that closes a code fence right after it). ``interface_hint`` is
+    the hints alone (a prompt puts its own blank line before it); ``hint_block`` is the
+    same with a leading blank line, or nothing, so a prompt that ends with it ends where
+    the task does when there is no hint.
+    """
     hints = []
-    if entry_point:
+    if entry_point and prompt.name_entry_point:
         hints.append(f"Name the main function `{entry_point}`.")
     if user_tests:
         hints.append(f"The code must also pass these tests:\n```python\n{user_tests.strip()}\n```")
-    return "\n\n".join(hints)
+    if note:
+        hints.append(note)
+    hint = "\n\n".join(hints)
+    return {
+        "task": task,
+        "task_lines": task.rstrip() + "\n",
+        "interface_hint": hint,
+        "hint_block": f"\n\n{hint}" if hint else "",
+    }
+
+
+def ask_for_code(
+    model: ModelProvider,
+    prompt: CodePrompt,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    config: RunnableConfig | None,
+    usage: Usage,
+    overrides: dict[str, object] | None = None,
+    note: str = "",
+) -> str | None:
+    """One generator call with ``prompt``; the code of its reply, or ``None`` when it holds none.
+
+    The code is cleaned the same way whatever the prompt: example usage is dropped, and for
+    a stub-shaped task the task's imports and helpers the reply left out are put back.
+    """
+    reply = call_model(
+        model,
+        "generator",
+        system=prompt.system,
+        user_prompt=prompt.user,
+        slots=prompt_slots(prompt, task=task, entry_point=entry_point, user_tests=user_tests, note=note),
+        config=config,
+        usage=usage,
+        overrides=overrides,
+    )
+    code = extract_code(reply)
+    if not code:
+        return None
+    code = strip_demo_code(code)
+    return complete_from_task(code, task) if task_form(task, entry_point) == "stub" else code
 
 
 def write_code(
@@ -46,27 +154,26 @@ def write_code(
     usage: Usage,
     overrides: dict[str, object] | None = None,
 ) -> str | None:
-    """Ask the generator for code; returns ``None`` when the reply holds none.
+    """Ask the generator for code, in the prompt for the task's form; ``None`` when the reply holds none.
 
     A reply that only echoes the function's stub (signature and docstring, no body)
     is asked for once more, saying so. ``overrides`` are per-call generation settings
     (a temperature and seed, for sampled candidates).
     """
-    hint = _interface_hint(entry_point, user_tests)
+    prompt = FIRST_CALL[task_form(task, entry_point)]
     code = None
     for note in ("", STUB_NOTE):
-        reply = call_model(
+        code = ask_for_code(
             model,
-            "generator",
-            system="generator_system",
-            user_prompt="generator_user",
-            slots={"task": task, "interface_hint": "\n\n".join(filter(None, (hint, note)))},
+            prompt,
+            task=task,
+            entry_point=entry_point,
+            user_tests=user_tests,
             config=config,
             usage=usage,
             overrides=overrides,
+            note=note,
         )
-        code = extract_code(reply)
-        code = strip_demo_code(code) if code else None
         if not code or not is_stub(code, entry_point):
             break
     return code

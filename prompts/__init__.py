@@ -16,6 +16,9 @@ __all__ = ["PROMPT_NAMES", "load", "render"]
 PROMPT_NAMES = (
     "generator_system",
     "generator_user",
+    "completion_system",
+    "completion_user",
+    "request_user",
     "tester_system",
     "tester_user",
     "reviewer_system",

@@ -411,3 +411,64 @@ def test_the_levers_that_hide_failures_and_show_the_tester_the_code(tmp_path):
     refine_prompt = models.for_role("refiner").received[0][1].content
     assert "2 of 2 tests failed." in refine_prompt
     assert "test_small" not in refine_prompt and "assert" not in refine_prompt
+
+
+STUB_TASK = '''from typing import List
+
+
+def total(xs: List[int]) -> int:
+    """Return the sum of xs.
+    >>> total([1, 2])
+    3
+    """
+'''
+
+
+def test_a_stub_shaped_task_is_handed_over_as_code_to_complete(tmp_path):
+    # The reply drops the task's import, which the signature needs: it is put back.
+    reply = "def total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    tests = "from solution import total\n\ndef test_total():\n    assert total([4, 5]) == 9\n"
+    models = FakeScriptedModels(generator=[fenced(reply)], tester=[fenced(tests)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": STUB_TASK, "entry_point": "total"}, _config())
+
+    system, user = (m.content for m in models.for_role("generator").received[0])
+    assert system.startswith("You are an expert Python programmer. Reply with the complete function")
+    assert user == f"Complete the following Python function:\n```python\n{STUB_TASK}```\n"
+    assert result["code"].startswith("from typing import List\n") and "return sum(xs)" in result["code"]
+    assert result["passed"] is True and result["validation"]["passed_count"] == 2  # its test and the task's example
+
+
+def test_a_task_in_plain_words_gets_the_generators_prompt_with_the_name_to_use(tmp_path):
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    app.invoke({"task": "Write a function that adds two numbers.", "entry_point": "add"}, _config())
+
+    system, user = (m.content for m in models.for_role("generator").received[0])
+    assert "Rules:" in system and "Do not write tests" in system
+    assert user.startswith("Task:\nWrite a function that adds two numbers.") and "Name the main function `add`." in user
+
+
+def test_helpers_a_stub_shaped_task_defines_are_kept_when_the_reply_leaves_them_out(tmp_path):
+    task = (
+        "def double(x):\n    return 2 * x\n\n\n"
+        'def quadruple(x):\n    """Return four times x, using double.\n    >>> quadruple(2)\n    8\n    """\n'
+    )
+    reply = "def quadruple(x):\n    return double(double(x))\n"
+    tests = "from solution import quadruple\n\ndef test_three():\n    assert quadruple(3) == 12\n"
+    models = FakeScriptedModels(generator=[fenced(reply)], tester=[fenced(tests)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path), checkpointer=InMemorySaver())
+    result = app.invoke({"task": task, "entry_point": "quadruple"}, _config())
+
+    assert result["code"].startswith("def double(x):\n    return 2 * x\n") and "double(double(x))" in result["code"]
+    assert result["passed"] is True  # the task's example ran against the completed module
+
+
+def test_the_task_form_is_read_from_the_task_itself():
+    from nodes.generate import task_form
+
+    assert task_form(STUB_TASK, "total") == "stub"
+    assert task_form(STUB_TASK, None) == "stub"
+    assert task_form("def f(x):\n    import math\n    '''Floor of x.'''\n", "f") == "stub"  # HumanEval/115's shape
+    assert task_form("def f(x):\n    return x\n", "f") == "plain"  # already written: nothing to complete
+    assert task_form("Write a function f(x) that returns x.", "f") == "plain"
