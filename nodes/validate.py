@@ -26,7 +26,7 @@ def failed_before_running(error: str) -> ValidationReport:
     return ValidationReport(
         passed=False, passed_count=0, failed_count=0, errored_count=0, skipped_count=0,
         timed_out=False, coverage=None, duration_s=0.0, error=error, failures=[],
-        isolation="none", stdout_tail="", stderr_tail="",
+        in_process_tests=[], isolation="none", stdout_tail="", stderr_tail="",
     )  # fmt: skip
 
 

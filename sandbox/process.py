@@ -1,6 +1,7 @@
 """Host side of a run: start the sandbox, read its output with a cap, enforce the deadline.
 
-The sandbox starts in a session of its own with stdin on /dev/null. Its stdout and
+The sandbox starts in a session of its own with stdin on /dev/null, or on a pipe that
+carries the data it is given. Its stdout and
 stderr are read as they come; past ``cap_bytes`` the rest is read and dropped, so no
 amount of output can fill this process's memory. At the deadline the whole process
 group is killed; under the namespaced tiers that takes down the sandbox's PID
@@ -15,6 +16,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,19 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+    except OSError:
+        pass  # it ended, or closed its stdin: its result says what happened
+    finally:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+
 def _pump(proc: subprocess.Popen[bytes], outs: dict[int, _Capped], deadline: float) -> bool:
     """Read both pipes until EOF (or a stuck pipe after exit); True if the deadline hit."""
     selector = selectors.DefaultSelector()
@@ -96,13 +111,21 @@ def run_capped(
     cwd: Path,
     timeout_s: float,
     cap_bytes: int,
+    stdin_data: bytes | None = None,
 ) -> Completed:
-    """Run ``argv`` to completion or until ``timeout_s``; keep at most ``cap_bytes`` per stream."""
+    """Run ``argv`` to completion or until ``timeout_s``; keep at most ``cap_bytes`` per stream.
+
+    ``stdin_data``, when given, is written to the process's stdin (from a thread, so a
+    process that does not read cannot block this one), which is then closed.
+    """
     started = time.monotonic()
     proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        argv, stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, cwd=str(cwd), start_new_session=True, close_fds=True,
     )  # fmt: skip
+    if stdin_data is not None:
+        threading.Thread(target=_feed, args=(proc, stdin_data), daemon=True).start()
     assert proc.stdout is not None and proc.stderr is not None
     out, err = _Capped(cap_bytes), _Capped(cap_bytes)
     outs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}

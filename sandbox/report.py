@@ -18,9 +18,15 @@ class TestFailure(TypedDict):
 class ValidationReport(TypedDict):
     """The outcome of running an attempt's tests in isolation.
 
-    Counts come from the report file the test runner wrote, never from its exit code.
-    ``passed`` is true only when at least one test ran and none failed or errored.
-    ``error`` says why the run did not pass (None when it passed).
+    Counts come from the results the test runner sent on a pipe of its own, never from
+    its exit code. ``passed`` is true only when at least one test ran and none failed or
+    errored. ``error`` says why the run did not pass (None when it passed).
+
+    How each test was judged: the code runs in a process of its own and its results
+    reach the tests as plain data, so it cannot decide a test. A test that passes the
+    code something that cannot cross (a function, say) is judged in the code's own
+    process instead, where the code could forge the outcome: those are named in
+    ``in_process_tests``, weaker evidence.
     """
 
     passed: bool
@@ -33,6 +39,7 @@ class ValidationReport(TypedDict):
     duration_s: float
     error: str | None
     failures: list[TestFailure]
+    in_process_tests: list[str]  # tests judged in the code's own process: weaker evidence
     isolation: str  # the sandbox tier that ran it: "bubblewrap", "unshare", "rlimits", or "none"
     stdout_tail: str
     stderr_tail: str

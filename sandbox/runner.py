@@ -1,10 +1,11 @@
 """Run untrusted tests, or a tool on untrusted files, in the sandbox; never in this process.
 
-:func:`run_tests` writes exactly ``<module>.py`` and ``test_<module>.py`` into a fresh
-folder and runs pytest under coverage.py inside the sandbox through the harness in
-``sandbox/inside``; the verdict comes from pytest's JUnit XML report, never from an
-exit code. :func:`run_command` runs an arbitrary command (ruff, say) on untrusted
-files under the same isolation and limits.
+:func:`run_tests` writes exactly ``<module>.py`` into a fresh folder, hands the tests
+to the harness in ``sandbox/inside`` on a pipe, and runs them there with pytest, the
+code in a process of its own; the verdict comes from results the pytest process sends
+on a pipe of its own, never from an exit code or a file the code could write.
+:func:`run_command` runs an arbitrary command (ruff, say) on untrusted files under the
+same isolation and limits.
 
 A process-wide gate bounds how many sandboxes run at once (``max_concurrent``).
 """
@@ -164,6 +165,7 @@ def _execute(
     cwd: str,
     timeout_s: float,
     cap_bytes: int,
+    stdin_data: bytes | None = None,
 ) -> Completed:
     """Start the harness with ``config`` under ``tier`` and see it through to the end."""
     paths = inside_paths(tier, ws)
@@ -179,7 +181,10 @@ def _execute(
         argv = cgroup.wrap(argv)
     host_cwd = ws.scratch if tier.name == "bubblewrap" else Path(cwd)
     try:
-        return run_capped(argv, env=env, cwd=host_cwd, timeout_s=timeout_s, cap_bytes=cap_bytes)
+        return run_capped(
+            argv, env=env, cwd=host_cwd, timeout_s=timeout_s, cap_bytes=cap_bytes,
+            stdin_data=stdin_data,
+        )  # fmt: skip
     finally:
         if cgroup is not None:
             _log_memory(cgroup, limits)
@@ -242,6 +247,11 @@ def _failures(raw: object) -> list[TestFailure]:
     ]
 
 
+def _names(raw: object) -> list[str]:
+    items = raw if isinstance(raw, list) else []
+    return [_as_text(item, 300) for item in items[:100] if isinstance(item, str)]
+
+
 def _no_result_error(done: Completed, limits: SandboxLimits) -> str:
     if done.timed_out:
         return f"timed out after {limits.wall_timeout_s:g}s (the sandbox was killed)"
@@ -258,7 +268,8 @@ def _validation_report(
         return ValidationReport(
             passed=False, passed_count=0, failed_count=0, errored_count=0, skipped_count=0,
             timed_out=done.timed_out, coverage=None, duration_s=round(duration_s, 3),
-            error=_no_result_error(done, limits), failures=[], isolation=tier.name,
+            error=_no_result_error(done, limits), failures=[], in_process_tests=[],
+            isolation=tier.name,
             stdout_tail=done.stdout.decode("utf-8", "replace")[-_TAIL_CHARS:],
             stderr_tail=done.stderr.decode("utf-8", "replace")[-_TAIL_CHARS:],
         )  # fmt: skip
@@ -276,6 +287,7 @@ def _validation_report(
         duration_s=round(duration_s, 3),
         error=None if passed else _as_text(error or "the sandbox reported no verdict", 500),
         failures=_failures(raw.get("failures")),
+        in_process_tests=_names(raw.get("in_process_tests")),
         isolation=tier.name,
         stdout_tail=_as_text(raw.get("stdout_tail"), _TAIL_CHARS),
         stderr_tail=_as_text(raw.get("stderr_tail"), _TAIL_CHARS),
@@ -291,10 +303,14 @@ def run_tests(
 ) -> ValidationReport:
     """Run ``tests`` against ``code`` in the sandbox and report the outcome.
 
-    The code is written as ``<module_name>.py`` and the tests as
-    ``test_<module_name>.py``; nothing else goes into the run's folder. The tests run
-    under pytest with coverage of the code module only. ``passed`` is true only when
-    at least one test ran and none failed or errored, as read from pytest's report.
+    The code is written as ``<module_name>.py``, the only file of the run's folder; the
+    tests reach the sandbox on a pipe, as ``test_<module_name>.py``, and are gone before
+    the code first runs. The tests run under pytest; the code runs in a process of its
+    own, where its coverage is measured, and what it returns crosses to the tests as
+    plain data, so it cannot decide a test (``sandbox/inside/remote.py``). ``passed`` is
+    true only when at least one test ran and none failed or errored, as the pytest
+    process reported on a pipe only it holds. Tests that can only be judged in the
+    code's own process are named in ``in_process_tests`` (weaker evidence).
 
     Raises:
         IsolationUnavailable: ``limits.require_full_isolation`` is set and only a
@@ -304,7 +320,7 @@ def run_tests(
     limits = limits or SandboxLimits()
     _check_module_name(module_name)
     tier = choose_tier(limits)
-    files = {f"{module_name}.py": code, f"test_{module_name}.py": tests}
+    files = {f"{module_name}.py": code}
     with GATE.slot(limits.max_concurrent):
         started = time.monotonic()
         ws = _workspace(tier, files)
@@ -320,7 +336,7 @@ def run_tests(
             done = _execute(
                 tier, ws, config, limits=limits, cwd=paths["scratch"],
                 timeout_s=limits.wall_timeout_s + _HOST_GRACE_S,
-                cap_bytes=_HARNESS_OUTPUT_BYTES,
+                cap_bytes=_HARNESS_OUTPUT_BYTES, stdin_data=tests.encode("utf-8"),
             )  # fmt: skip
         finally:
             remove_workspace(ws)

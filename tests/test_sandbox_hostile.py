@@ -423,17 +423,21 @@ def test_b_really_fails():
         error_has=("tried to change how pytest reports",),
     ),
     Case(
-        "forges_the_report",
+        "tests_forge_the_report_file",
         """
-import os, sys
+import glob, os
 def test_forge():
-    target = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--junitxml=")][0]
-    with open(target, "w") as handle:
-        handle.write('<testsuites><testsuite><testcase classname="test_solution" '
-                     'name="test_forge"/></testsuite></testsuites>')
+    for folder in ["/tmp", "/tmp/.sandbox-out", os.getcwd(), *glob.glob("/tmp/*")]:
+        for name in ("report.xml", "sentinel.json"):
+            try:
+                with open(os.path.join(folder, name), "w") as handle:
+                    handle.write('<testsuites><testsuite><testcase name="test_forge"/>'
+                                 '</testsuite></testsuites>')
+            except OSError:
+                pass
     os._exit(0)
 """,
-        error_has=("did not finish its session",),
+        error_has=("without writing its report",),
     ),
     Case(
         "kills_its_supervisor",
@@ -446,6 +450,169 @@ def test_kill_parent():
         error_has=("without a result", "tests failed", "crashed"),
     ),
 ]
+
+
+# -- the code under test tries to write its own verdict -----------------------------------
+# Each is wrong code (``add`` subtracts) tested by ``assert add(2, 2) == 4``; each tries
+# another way to make the run say "passed". The verdict must stay "not passed".
+
+WRONG_ADD = "def add(a, b):\n    return a - b\n"
+ADD_CLAIM = "from solution import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
+FORGED_RESULT = (
+    '{"exitstatus": 0, "tests": [{"nodeid": "test_solution.py::test_add", "outcome": "passed"}],'
+    ' "collect_errors": [], "import_problem": null, "tampering": [], "coverage": 100}'
+)
+
+FORGING_CASES = [
+    Case(
+        "code_writes_report_and_exits",
+        ADD_CLAIM,
+        code=f"""
+import glob, os
+FORGED = {FORGED_RESULT!r}
+for folder in ["/tmp", "/tmp/.sandbox-out", os.getcwd(), *glob.glob("/tmp/*"), *glob.glob("/tmp/*/*")]:
+    for name in ("report.xml", "sentinel.json", "result.json"):
+        try:
+            with open(os.path.join(folder, name), "w") as handle:
+                handle.write(FORGED)
+        except OSError:
+            pass
+for fd in range(3, 256):  # any result pipe it may have inherited
+    try:
+        os.write(fd, FORGED.encode())
+    except OSError:
+        pass
+os._exit(0)
+""" + WRONG_ADD,
+        error_has=("import failed",),
+    ),
+    Case(
+        "code_patches_pytest_reports",
+        ADD_CLAIM,
+        code="""
+from _pytest import reports
+_original = reports.TestReport.from_item_and_call
+def _always_passed(item, call):
+    report = _original(item, call)
+    report.outcome = "passed"
+    report.longrepr = None
+    return report
+reports.TestReport.from_item_and_call = staticmethod(_always_passed)
+""" + WRONG_ADD,
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_returns_always_equal",
+        ADD_CLAIM,
+        code="""
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = None
+def add(a, b):
+    return AlwaysEqual()
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_returns_int_subclass",
+        ADD_CLAIM,
+        code="""
+class Four(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+def add(a, b):
+    return Four(a - b)
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_returns_truthy_object",
+        "from solution import is_even\n\n\ndef test_odd():\n    assert is_even(3) == False\n\n\n"
+        "def test_even():\n    assert is_even(4)\n",
+        code="""
+class Truthy:
+    def __bool__(self):
+        return True
+    def __eq__(self, other):
+        return True
+def is_even(n):
+    return Truthy()
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_reads_the_tests",
+        ADD_CLAIM,
+        code="""
+import glob, os, re
+def _read(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, 1_000_000).decode(errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+def _expected(a, b):
+    pattern = re.compile(r"add\\(" + str(a) + r", " + str(b) + r"\\) == (\\d+)")
+    places = [p for top in ("/tmp", "/sandbox", "/home", "/root")
+              for p in glob.glob(top + "/**/*.py", recursive=True, include_hidden=True)]
+    places += glob.glob("/proc/*/fd/*") + glob.glob("/proc/*/cmdline") + glob.glob("/proc/*/environ")
+    for path in places:
+        found = pattern.search(_read(path))
+        if found:
+            return int(found.group(1))
+    return None
+def add(a, b):
+    found = _expected(a, b)
+    return found if found is not None else a - b
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_kills_the_judge",
+        ADD_CLAIM,
+        code="""
+import os, signal
+def add(a, b):
+    os.kill(os.getppid(), signal.SIGKILL)
+    return a - b
+""",
+        error_has=("crashed", "without writing its report"),
+    ),
+    Case(
+        "code_writes_the_judges_memory",
+        ADD_CLAIM,
+        code=f"""
+import os
+FORGED = {FORGED_RESULT!r}
+def add(a, b):
+    parent = os.getppid()
+    for path in [f"/proc/{{parent}}/mem", *[f"/proc/{{parent}}/fd/{{n}}" for n in range(64)]]:
+        try:
+            with open(path, "wb") as handle:
+                handle.write(FORGED.encode())
+        except OSError:
+            pass
+    return a - b
+""",
+        error_has=("tests failed",),
+    ),
+    Case(
+        "code_exits_zero_when_called",
+        ADD_CLAIM,
+        code="import os\n\n\ndef add(a, b):\n    os._exit(0)\n",
+        error_has=("tests failed",),
+    ),
+]
+CASES += FORGING_CASES
 
 
 def _skip_reason(case: Case) -> str | None:
@@ -493,7 +660,7 @@ WEAK_TIER_CASES = [c for c in CASES if c.name in {
 @pytest.mark.parametrize("tier", ["unshare", "rlimits"])
 @pytest.mark.parametrize("case", WEAK_TIER_CASES, ids=[c.name for c in WEAK_TIER_CASES])
 def test_weaker_tiers_contain_runaway_code(case: Case, tier: str, host: Host):
-    limits = dataclasses.replace(LIMITS, tier=tier)
+    limits = dataclasses.replace(LIMITS, tier=tier, require_full_isolation=False)
     values = host.values()
     before = own_descendants()
     report = run_tests(
@@ -515,7 +682,8 @@ def test_leftovers_are_found_without_a_cgroup(host: Host, monkeypatch):
     [case] = [c for c in CASES if c.name == "detached_sleeper"]
     tests = string.Template(case.tests).substitute(host.values())
     before = own_descendants()
-    report = run_tests(SOLUTION, tests, limits=dataclasses.replace(LIMITS, tier="rlimits"))
+    weakest = dataclasses.replace(LIMITS, tier="rlimits", require_full_isolation=False)
+    report = run_tests(SOLUTION, tests, limits=weakest)
     assert report["isolation"] == "rlimits"
     assert report["error"] == "1 of 1 tests failed"  # the daemon did start
     assert_nothing_left(host.token, before)

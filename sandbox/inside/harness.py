@@ -1,4 +1,4 @@
-"""The supervisor that runs inside the sandbox: limits, pytest under coverage, the verdict.
+"""The supervisor that runs inside the sandbox: limits, pytest, the verdict.
 
 It is started by the host with one JSON argument (see :class:`HarnessConfig` for its
 keys) and runs with the interpreter's ``-I -S`` flags, so no environment variable,
@@ -8,16 +8,19 @@ nothing of the project: only this folder is mounted into the sandbox.
 Modes:
 
 - ``exec``: apply the resource limits, then replace itself with the given command.
-- ``pytest``: apply the limits, run pytest under coverage.py in a child process with
-  output read through pipes (keeping a bounded tail), kill whatever the tests left
-  behind, read the counts from the JUnit XML report (never from the exit code), and
-  print one result line, prefixed with :data:`RESULT_MARKER`, on its own stdout.
+- ``pytest``: apply the limits, read the tests from stdin, and run pytest on them in a
+  child process whose output is read through pipes (keeping a bounded tail). The code
+  under test runs in a process of its own, started by the pytest process; values
+  cross between them as plain data (``remote.py``, ``callee.py``), so the code cannot
+  decide a test. The pytest process sends its results on a pipe that only it holds
+  (``sandbox_guard.py``); counts are read from there, never from an exit code or a
+  file. Tests that could only be judged in the code's own process (they pass it a
+  function, say) run again that way and are named in the result. Whatever the tests
+  left behind is killed, and one result line, prefixed with :data:`RESULT_MARKER`, is
+  printed on this process's stdout.
 
-The coverage percent comes from the guard plugin (``sandbox_guard.py``), measured in
-the pytest process at the end of the session. Everything that parses what the tests
-produced (the XML report, the plugin's file, the output) runs inside the sandbox, so
-a hostile report can only hurt the sandbox. The host still checks the result line's
-shape.
+Everything that parses what the tests produced runs inside the sandbox, so a hostile
+result can only hurt the sandbox. The host still checks the result line's shape.
 """
 
 from __future__ import annotations
@@ -31,18 +34,21 @@ import signal
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from typing import Any, TypedDict
 
 RESULT_MARKER = "@@starcoder-sandbox-result@@"
-SENTINEL_ENV = "STARCODER_SANDBOX_SENTINEL"  # these two as in sandbox_guard.py
-COVERAGE_INCLUDE_ENV = "STARCODER_SANDBOX_COVERAGE_OF"
+RESULT_FD_ENV = "STARCODER_SANDBOX_RESULT_FD"  # these four as in sandbox_guard.py
+JUDGE_ENV = "STARCODER_SANDBOX_JUDGE"
+MODULE_ENV = "STARCODER_SANDBOX_MODULE"
+CODE_DIR_ENV = "STARCODER_SANDBOX_CODE_DIR"
+RESULT_CAP_BYTES = 8 * 1024 * 1024
+TESTS_CAP_BYTES = 4 * 1024 * 1024
 MAX_FAILURES = 20
 TRACEBACK_CHARS = 1500
 MESSAGE_CHARS = 300
 LINE_CHARS = 200
 EXIT_GRACE_S = 0.3  # how long to keep reading pipes after pytest exits
-_INTERNAL_FRAME = re.compile(r"(site-packages/(_pytest|pluggy)/|<frozen |/lib/python\d\.\d+/)")
+_INTERNAL_FRAME = re.compile(r"(site-packages/(_pytest|pluggy)/|<frozen |/lib/python\d\.\d+/|(^|/)(remote|plain)\.py:)")
 _FRAME_HEADER = re.compile(r"^\S.*:\d+: in \S")
 
 
@@ -120,32 +126,36 @@ class _Tail:
         return text[-chars:] if chars else ""
 
 
-def pytest_argv(cfg: HarnessConfig) -> list[str]:
-    """The command line of the pytest child: coverage of the solution module only."""
-    lib, code, out = cfg["lib_dir"], cfg["code_dir"], cfg["out_dir"]
-    module = cfg["module"]
+def tests_path(cfg: HarnessConfig) -> str:
+    """Where the tests are written for pytest; the guard deletes them once collected."""
+    return f"{cfg['out_dir']}/tests/test_{cfg['module']}.py"
+
+
+def write_tests(cfg: HarnessConfig, source: bytes) -> None:
+    """Put the tests where pytest will find them (again, for a second pass)."""
+    path = tests_path(cfg)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(source)
+
+
+def pytest_argv(cfg: HarnessConfig, targets: list[str]) -> list[str]:
+    """The command line of the pytest child: only our guard plugin, no conftest, no cache."""
+    lib = cfg["lib_dir"]
     return [
-        sys.executable, "-m", "coverage", "run",
-        f"--rcfile={lib}/coveragerc", f"--data-file={out}/.coverage",
-        f"--include={code}/{module}.py",
-        "-m", "pytest",
-        "-c", f"{lib}/pytest.ini", f"--rootdir={code}",
-        "-p", "no:cacheprovider", "-p", "sandbox_guard", "--noconftest",
-        "-v", "--tb=short", "--color=no", "-o", "junit_family=xunit2",
-        "-o", "console_output_style=classic",
-        f"--junitxml={out}/report.xml",
-        f"{code}/test_{module}.py",
+        sys.executable, "-m", "pytest",
+        "-c", f"{lib}/pytest.ini", f"--rootdir={os.path.dirname(tests_path(cfg))}",
+        "-p", "no:cacheprovider", "-p", "no:junitxml", "-p", "sandbox_guard", "--noconftest",
+        "-v", "--tb=short", "--color=no", "-o", "console_output_style=classic",
+        *targets,
     ]  # fmt: skip
 
 
-def _read_until_done(
-    proc: subprocess.Popen[bytes], tails: dict[int, _Tail], deadline: float
-) -> bool:
+def _read_until_done(proc: subprocess.Popen[bytes], tails: dict[int, _Tail], deadline: float) -> bool:
     """Read the child's pipes into ``tails``; return True if the deadline passed first."""
     selector = selectors.DefaultSelector()
-    assert proc.stdout is not None and proc.stderr is not None
-    for stream in (proc.stdout, proc.stderr):
-        selector.register(stream, selectors.EVENT_READ)
+    for fd in tails:
+        selector.register(fd, selectors.EVENT_READ)
     exited_at: float | None = None
     try:
         while selector.get_map():
@@ -190,30 +200,56 @@ def kill_leftovers(proc: subprocess.Popen[bytes], private_pidns: bool) -> None:
     proc.wait()
 
 
-def run_child(cfg: HarnessConfig) -> dict[str, Any]:
-    """Run pytest under coverage; return exit status, timing-out and output tails."""
+def _child_env(cfg: HarnessConfig, judge: str, result_fd: int) -> dict[str, str]:
     env = dict(cfg["env"])
-    env[SENTINEL_ENV] = f"{cfg['out_dir']}/sentinel.json"
-    env[COVERAGE_INCLUDE_ENV] = f"{cfg['code_dir']}/{cfg['module']}.py"
-    env["PYTHONPATH"] = cfg["lib_dir"]
+    env[RESULT_FD_ENV] = str(result_fd)
+    env[JUDGE_ENV] = judge
+    env[MODULE_ENV] = cfg["module"]
+    env[CODE_DIR_ENV] = cfg["code_dir"]
+    # Only in the in-process pass may the real module be imported by the tests.
+    paths = [cfg["lib_dir"]] + ([cfg["code_dir"]] if judge == "in_process" else [])
+    env["PYTHONPATH"] = ":".join(paths)
+    return env
+
+
+def _parse_result(tail: _Tail) -> dict[str, Any] | None:
+    if tail.total == 0 or tail.total > RESULT_CAP_BYTES:
+        return None
+    try:
+        data = json.loads(bytes(tail.data).decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_child(cfg: HarnessConfig, judge: str, targets: list[str], deadline: float) -> dict[str, Any]:
+    """Run pytest in judge mode ``judge``; return its exit status, results and output tails."""
     keep = int(cfg.get("read_cap_bytes", 65536))
+    read_end, write_end = os.pipe()
     started = time.monotonic()
-    proc = subprocess.Popen(
-        pytest_argv(cfg), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=env, cwd=cfg["scratch_dir"], start_new_session=True,
-    )  # fmt: skip
+    try:
+        proc = subprocess.Popen(
+            pytest_argv(cfg, targets), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_child_env(cfg, judge, write_end),
+            cwd=cfg["scratch_dir"], start_new_session=True, pass_fds=(write_end,),
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
     assert proc.stdout is not None and proc.stderr is not None
-    tails = {proc.stdout.fileno(): _Tail(keep), proc.stderr.fileno(): _Tail(keep)}
-    stdout_tail, stderr_tail = tails[proc.stdout.fileno()], tails[proc.stderr.fileno()]
-    timed_out = _read_until_done(proc, tails, started + float(cfg["deadline_s"]))
+    stdout_tail, stderr_tail = _Tail(keep), _Tail(keep)
+    result_tail = _Tail(RESULT_CAP_BYTES + 1)
+    tails = {proc.stdout.fileno(): stdout_tail, proc.stderr.fileno(): stderr_tail, read_end: result_tail}
+    timed_out = _read_until_done(proc, tails, deadline)
     kill_leftovers(proc, bool(cfg.get("private_pidns")))
     proc.stdout.close()
     proc.stderr.close()
+    os.close(read_end)
     return {
         "returncode": proc.returncode,
         "timed_out": timed_out,
         "stdout": stdout_tail,
         "stderr": stderr_tail,
+        "result": None if timed_out else _parse_result(result_tail),
         "seconds": time.monotonic() - started,
     }
 
@@ -242,9 +278,11 @@ def _frames(lines: list[str]) -> tuple[list[list[str]], list[str]]:
 
 
 def path_prefixes(cfg: HarnessConfig) -> tuple[str, ...]:
-    """How the code folder is spelt in pytest's output; stripped to leave bare file names."""
-    code = cfg["code_dir"].rstrip("/")
-    spellings = {code + "/", os.path.relpath(code, cfg["scratch_dir"]) + "/"}
+    """How the code and test folders are spelt in pytest's output; stripped to bare names."""
+    spellings: set[str] = set()
+    for folder in (cfg["code_dir"], os.path.dirname(tests_path(cfg))):
+        folder = folder.rstrip("/")
+        spellings |= {folder + "/", os.path.relpath(folder, cfg["scratch_dir"]) + "/"}
     return tuple(sorted(spellings, key=len, reverse=True))  # longest first: "../../x/" before "/x/"
 
 
@@ -255,9 +293,7 @@ def trim_traceback(text: str, strip: tuple[str, ...] = (), limit: int = TRACEBAC
     frames, errors = _frames([_short_line(ln) for ln in text.splitlines() if ln.strip()])
     own = [frame for frame in frames if not _INTERNAL_FRAME.search(frame[0])]
     kept = (own or frames)[-3:]
-    head = (
-        [f"... ({len(frames) - len(kept)} frames above omitted)"] if len(kept) < len(frames) else []
-    )
+    head = [f"... ({len(frames) - len(kept)} frames above omitted)"] if len(kept) < len(frames) else []
     more = [f"E   ... ({len(errors) - 15} more lines)"] if len(errors) > 15 else []
     body = [line for frame in kept for line in frame[:6]] + errors[:15] + more
     out = "\n".join(head + body)
@@ -289,70 +325,66 @@ def _syntax_error_location(lines: list[str]) -> str:
     return ""
 
 
-def _test_name(case: ET.Element, module: str) -> str:
-    classname = case.get("classname", "")
-    name = case.get("name", "?")
-    prefix = f"test_{module}"
-    if classname in ("", prefix, "pytest"):
-        return name
-    return f"{classname.removeprefix(prefix + '.')}::{name}"
+def _test_name(nodeid: str) -> str:
+    """``test_x`` or ``TestClass::test_x`` from pytest's node id."""
+    return nodeid.split("::", 1)[1] if "::" in nodeid else nodeid
 
 
-def _failure(case: ET.Element, kind: str, text: str, cfg: HarnessConfig) -> dict[str, str]:
-    first = kind.strip().splitlines()[0] if kind.strip() else ""
+def _failure(test: dict[str, Any], cfg: HarnessConfig) -> dict[str, str]:
+    message = str(test.get("message") or "").strip()
+    first = message.splitlines()[0] if message else ""
     return {
-        "test": _test_name(case, cfg["module"]),
+        "test": _test_name(str(test.get("nodeid", "?"))),
         "message": _short_line(first)[:MESSAGE_CHARS],
-        "traceback": trim_traceback(text, path_prefixes(cfg)),
+        "traceback": trim_traceback(str(test.get("longrepr") or ""), path_prefixes(cfg)),
     }
 
 
-def read_junit(path: str, cfg: HarnessConfig) -> dict[str, Any]:
-    """Counts, failures, and collection problems from pytest's JUnit XML report."""
+def tally(tests: list[dict[str, Any]], cfg: HarnessConfig) -> tuple[dict[str, int], list[dict[str, str]]]:
+    """Counts by outcome, and the failures, of the guard's per-test results."""
     counts = {"passed": 0, "failed": 0, "errored": 0, "skipped": 0}
     failures: list[dict[str, str]] = []
-    problems: list[str] = []
-    for case in ET.parse(path).getroot().iter("testcase"):
-        outcome = "passed"
-        for child in case:
-            if child.tag in ("failure", "error"):
-                outcome = "failed" if child.tag == "failure" else "errored"
-                failures.append(_failure(case, child.get("message", ""), child.text or "", cfg))
-                problems += _collection_problem(child.get("message", ""), child.text or "")
-            elif child.tag == "skipped" and outcome == "passed":
-                outcome = "skipped"
+    for test in tests:
+        outcome = test.get("outcome")
+        outcome = outcome if outcome in counts else "errored"
         counts[outcome] += 1
+        if outcome in ("failed", "errored"):
+            failures.append(_failure(test, cfg))
+    return counts, failures[:MAX_FAILURES]
+
+
+def read_results(result: dict[str, Any], cfg: HarnessConfig) -> dict[str, Any]:
+    """Counts, failures, collection problems and judging from the guard's results."""
+    tests = [t for t in result.get("tests") or [] if isinstance(t, dict)]
+    counts, failures = tally(tests, cfg)
+    problem = result.get("import_problem")
+    errors = [str(text) for text in result.get("collect_errors") or []]
+    if not problem and errors:
+        problem = _collection_problem(errors[0])
+    if problem and not tests:
+        counts["errored"] = 1  # the test module as one erroring test, as JUnit counts it
+    if problem and errors and "SyntaxError" in problem and "line " not in problem:
+        problem += _syntax_error_location([ln.strip() for ln in errors[0].splitlines()])
     return {
         "counts": counts,
-        "failures": failures[:MAX_FAILURES],
-        "problem": problems[0] if problems else None,
+        "failures": failures,
+        "problem": str(problem) if problem else None,
+        "tests": tests,
+        "exitstatus": result.get("exitstatus"),
+        "tampering": [str(item) for item in result.get("tampering") or []][:10],
+        "coverage": result.get("coverage"),
     }
 
 
-def _collection_problem(kind: str, text: str) -> list[str]:
-    """What kept the tests from being collected, if ``kind`` says that happened."""
-    if kind not in ("collection failure", "internal error"):
-        return []
-    if kind == "collection failure" or "importtestmodule" in text:
-        return [f"import failed: {_exception_line(text)}"]
-    return [f"pytest internal error: {_exception_line(text)}"]
+def _collection_problem(text: str) -> str:
+    """What kept the tests from being collected."""
+    return f"import failed: {_exception_line(text)}"
 
 
-def sentinel_coverage(sentinel: dict[str, Any] | None) -> float | None:
-    """The coverage percent the guard plugin measured, if it is a number."""
-    value = (sentinel or {}).get("coverage")
+def coverage_percent(value: object) -> float | None:
+    """The coverage percent, if it is a number in range."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
     return float(value) if ok else None  # type: ignore[arg-type]
-
-
-def read_sentinel(cfg: HarnessConfig) -> dict[str, Any] | None:
-    """What the guard plugin wrote at the end of the session, or None if it never ran."""
-    try:
-        with open(f"{cfg['out_dir']}/sentinel.json", encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 # -- the verdict -------------------------------------------------------------------------
@@ -384,30 +416,21 @@ def _crash_reason(returncode: int) -> str:
     return f"crashed: pytest was killed by {name}" + (f" ({hint})" if hint else "")
 
 
-def _abnormal_end(
-    child: dict[str, Any], sentinel: dict[str, Any] | None, deadline_s: float
-) -> str | None:
-    """Why the run's outcome cannot be read from its report at all, if so."""
+def _abnormal_end(child: dict[str, Any], report: dict[str, Any] | None, deadline_s: float) -> str | None:
+    """Why the run's outcome cannot be read from its results at all, if so."""
     if child["timed_out"]:
         hung = _hanging_test(child["stdout"].text(20000))
         return f"timed out after {deadline_s:g}s" + (f" in {hung}" if hung else "")
-    if sentinel and sentinel.get("tampering"):
-        return "the tests tried to change how pytest reports: " + "; ".join(
-            str(item) for item in sentinel["tampering"][:3]
-        )
+    if report and report["tampering"]:
+        return "the tests tried to change how pytest reports: " + "; ".join(report["tampering"][:3])
     if child["returncode"] < 0:
         return _crash_reason(child["returncode"])
     return None
 
 
-def verdict(
-    child: dict[str, Any],
-    report: dict[str, Any] | None,
-    sentinel: dict[str, Any] | None,
-    deadline_s: float,
-) -> str | None:
+def verdict(child: dict[str, Any], report: dict[str, Any] | None, deadline_s: float) -> str | None:
     """Why the run did not pass, or None when it did."""
-    abnormal = _abnormal_end(child, sentinel, deadline_s)
+    abnormal = _abnormal_end(child, report, deadline_s)
     if abnormal:
         return abnormal
     returncode = child["returncode"]
@@ -418,13 +441,11 @@ def verdict(
         )
     if report["problem"]:
         return str(report["problem"])
-    return _report_verdict(report["counts"], returncode, sentinel)
+    return _report_verdict(report["counts"], returncode)
 
 
-def _report_verdict(
-    counts: dict[str, int], returncode: int, sentinel: dict[str, Any] | None
-) -> str | None:
-    """The verdict from a report that pytest did write."""
+def _report_verdict(counts: dict[str, int], returncode: int) -> str | None:
+    """The verdict from the results pytest did send."""
     ran = counts["passed"] + counts["failed"] + counts["errored"]
     if ran == 0 and counts["skipped"]:
         return f"no tests ran: all {counts['skipped']} were skipped"
@@ -433,25 +454,59 @@ def _report_verdict(
     if counts["failed"] or counts["errored"]:
         bad = counts["failed"] + counts["errored"]
         return f"{bad} of {ran} tests failed"
-    if sentinel is None:
-        return "pytest did not finish its session normally (the tests ended it early?)"
     if returncode != 0:
-        return f"pytest exited with code {returncode} although its report shows no failures"
+        return f"pytest exited with code {returncode} although its results show no failures"
     return None
+
+
+def _read_tests() -> bytes:
+    """The tests, from stdin (never a file the code's process could read first)."""
+    data = sys.stdin.buffer.read(TESTS_CAP_BYTES + 1)
+    sys.stdin.close()
+    if len(data) > TESTS_CAP_BYTES:
+        raise ValueError(f"the tests are larger than {TESTS_CAP_BYTES} bytes")
+    return data
+
+
+def _judge_in_process(
+    cfg: HarnessConfig, source: bytes, report: dict[str, Any], deadline: float
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Run the tests that could not be judged out of process again, in the code's process.
+
+    Returns the second child's run and the names of the tests judged that way, or None
+    when every test was judged out of process.
+    """
+    nodeids = [t["nodeid"] for t in report["tests"] if t.get("needs_in_process") and t.get("nodeid")]
+    if not nodeids:
+        return None
+    write_tests(cfg, source)
+    folder = os.path.dirname(tests_path(cfg))
+    again = run_child(cfg, "in_process", [f"{folder}/{nodeid}" for nodeid in nodeids], deadline)
+    redone = read_results(again["result"], cfg) if again["result"] else None
+    if again["timed_out"] or redone is None or redone["tampering"]:
+        return again, []
+    by_id = {t.get("nodeid"): t for t in redone["tests"]}
+    report["tests"] = [by_id.get(t.get("nodeid"), t) for t in report["tests"]]
+    report["counts"], report["failures"] = tally(report["tests"], cfg)
+    return again, [_test_name(nodeid) for nodeid in nodeids if nodeid in by_id]
 
 
 def run_pytest(cfg: HarnessConfig) -> dict[str, Any]:
     """Run the tests and build the result the host turns into a ValidationReport."""
-    child = run_child(cfg)
-    report_path = f"{cfg['out_dir']}/report.xml"
-    report: dict[str, Any] | None = None
-    if not child["timed_out"] and os.path.exists(report_path):
-        try:
-            report = read_junit(report_path, cfg)
-        except (ET.ParseError, OSError, RecursionError, MemoryError):
-            report = None
-    sentinel = read_sentinel(cfg)
-    error = verdict(child, report, sentinel, float(cfg["deadline_s"]))
+    source = _read_tests()
+    write_tests(cfg, source)
+    deadline = time.monotonic() + float(cfg["deadline_s"])
+    child = run_child(cfg, "isolated", [tests_path(cfg)], deadline)
+    report = read_results(child["result"], cfg) if child["result"] else None
+    in_process: list[str] = []
+    second = _judge_in_process(cfg, source, report, deadline) if report is not None else None
+    if second is not None:
+        again, in_process = second
+        # The second pass ran exactly the tests the first could not judge: its end stands
+        # for theirs. Without results from it, nothing can be read.
+        child = {**child, "timed_out": again["timed_out"], "returncode": again["returncode"]}
+        report = report if in_process else None
+    error = verdict(child, report, float(cfg["deadline_s"]))
     counts = report["counts"] if report else {"passed": 0, "failed": 0, "errored": 0, "skipped": 0}
     tail = int(cfg.get("tail_chars", 2000))
     strip = path_prefixes(cfg)
@@ -462,9 +517,10 @@ def run_pytest(cfg: HarnessConfig) -> dict[str, Any]:
         "errored_count": counts["errored"],
         "skipped_count": counts["skipped"],
         "timed_out": bool(child["timed_out"]),
-        "coverage": sentinel_coverage(sentinel) if report else None,
+        "coverage": coverage_percent(report["coverage"]) if report else None,
         "error": error,
         "failures": report["failures"] if report else [],
+        "in_process_tests": in_process,
         "stdout_tail": child["stdout"].text(tail, strip),
         "stderr_tail": child["stderr"].text(tail, strip),
         "returncode": child["returncode"],
