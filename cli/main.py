@@ -83,6 +83,8 @@ def _print_progress(node: str, timing: dict) -> None:
 
 
 def _print_result(result: dict) -> None:
+    from sandbox.report import judging_summary
+
     review = result.get("review") or {}
     validation = result.get("validation") or {}
     out = sys.stdout
@@ -92,7 +94,8 @@ def _print_result(result: dict) -> None:
     out.write(
         f"passed: {result.get('passed')}  (tests {validation.get('passed_count', 0)} passed, "
         f"{validation.get('failed_count', 0)} failed, {validation.get('errored_count', 0)} errors; "
-        f"coverage {validation.get('coverage')}; isolation {validation.get('isolation')})\n"
+        f"coverage {validation.get('coverage')}; isolation {validation.get('isolation')}; "
+        f"{judging_summary(validation) if validation else 'not run'})\n"
     )
     if validation.get("error"):
         out.write(f"error: {validation['error']}\n")
@@ -169,6 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from graph.config import Settings
     from nodes.validate import check_attempt
+    from sandbox.report import judging_summary
 
     code, tests = _read_file(args.code_file, "code"), _read_file(args.tests_file, "tests")
     tier = _require_isolation()
@@ -180,6 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"passed: {report['passed']}  ({report['passed_count']} passed, {report['failed_count']} failed, "
             f"{report['errored_count']} errors, {report['duration_s']:.2f}s)\n"
             f"coverage: {report['coverage']}\nisolation: {report['isolation']}\n"
+            f"judged: {judging_summary(report)}\n"
             f"limits: processes by {tier.process_limit}; memory by {tier.memory_limit}\n"
         )
         if report["error"]:

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Literal
 
 from graph.state import AgentState
+from sandbox.report import strong_pass
 
 __all__ = ["route_after_review"]
 
 
 def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:
-    """Stop when the attempt passes with a good enough review, or when the budget is spent."""
+    """Stop when the attempt passes with a good enough review, or when the budget is spent.
+
+    A pass counts only when some passing test was judged outside the code's process: a
+    pass resting on in-process tests alone is weaker evidence, and refinement goes on.
+    """
     review = state.get("review")
-    if state["validation"]["passed"] and review and review["score"] >= state.get("min_score", 7.0):
+    if strong_pass(state["validation"]) and review and review["score"] >= state.get("min_score", 7.0):
         return "finalize"
     if state.get("iteration", 0) >= state.get("max_iterations", 3):
         return "finalize"

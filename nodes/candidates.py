@@ -20,7 +20,7 @@ from analysis.testcases import EXAMPLE_PREFIX
 from graph.config import Settings
 from nodes.common import Usage
 from nodes.validate import check_attempt
-from sandbox.report import ValidationReport
+from sandbox.report import ValidationReport, judged_out_of_process
 
 __all__ = ["CANDIDATE_TEMPERATURE", "Pick", "first_new", "pick_candidate", "rank", "tried_before"]
 
@@ -34,16 +34,19 @@ class Pick:
     code: str
     index: int
     tried: int
-    score: tuple[int, int]
+    score: tuple[int, int, int]
 
 
-def rank(report: ValidationReport, tests: str) -> tuple[int, int]:
-    """(task examples passed, tests passed) of one candidate's run: higher is better."""
+def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
+    """(task examples passed, tests passed judged outside the code, all tests passed): higher is better.
+
+    Tests judged in the code's own process are weaker evidence: they count only last.
+    """
     examples = tests.count(f"def {EXAMPLE_PREFIX}")
     failed_examples = sum(1 for f in report["failures"] if EXAMPLE_PREFIX in f["test"])
     if report["passed_count"] + report["failed_count"] + report["errored_count"] == 0:
         failed_examples = examples  # nothing ran (import failed, timed out): no example passed
-    return max(0, examples - failed_examples), report["passed_count"]
+    return max(0, examples - failed_examples), judged_out_of_process(report), report["passed_count"]
 
 
 def pick_candidate(

@@ -1,7 +1,8 @@
 """finalize: pick the best attempt and persist the run's JSON record.
 
-Best means passing first, then the most of the task's examples passed, then the most
-tests passed, then the higher review score, then the later attempt.
+Best means passing first (a pass resting only on tests judged in the code's own process
+counts below one judged outside it), then the most of the task's examples passed, then
+the most tests passed, then the higher review score, then the later attempt.
 The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
 finalize twice for a thread (a resumed run) rewrites the same file.
 """
@@ -22,6 +23,7 @@ from graph.config import Settings
 from graph.state import AgentState, Attempt
 from nodes.candidates import rank
 from nodes.common import node_timing
+from sandbox.report import strong_pass
 
 __all__ = ["best_attempt", "finalize"]
 
@@ -36,6 +38,7 @@ def best_attempt(attempts: list[Attempt]) -> Attempt:
         attempts,
         key=lambda a: (
             a["validation"]["passed"],
+            strong_pass(a["validation"]),
             rank(a["validation"], a["tests"]),
             a["review"]["score"] if a["review"] else 0.0,
             a["iteration"],

@@ -20,7 +20,7 @@ from analysis.scoring import combined_score
 from graph.config import Settings
 from graph.state import AgentState, Attempt, ReviewReport
 from nodes.common import ModelProvider, Usage, call_model, node_timing
-from sandbox.report import ValidationReport
+from sandbox.report import ValidationReport, judging_summary
 
 __all__ = ["review"]
 
@@ -29,11 +29,24 @@ def _checks_text(validation: ValidationReport, pep8_count: int, pep8_first: list
     parts = [
         f"tests {validation['passed_count']} passed, {validation['failed_count'] + validation['errored_count']} failed",
     ]
+    if validation.get("in_process_tests"):
+        parts.append(judging_summary(validation))
     if validation["coverage"] is not None:
         parts.append(f"line coverage {validation['coverage']:.0f}%")
     parts.append(f"PEP 8 findings {pep8_count}" + (f" ({'; '.join(pep8_first)})" if pep8_first else ""))
     parts.append(f"highest cyclomatic complexity {max_cc}")
     return ", ".join(parts) + "."
+
+
+def _evidence_note(validation: ValidationReport) -> list[str]:
+    """A recommendation when some tests could only be judged in the code's own process."""
+    if not validation.get("in_process_tests"):
+        return []
+    return [
+        f"Evidence: {judging_summary(validation)}. These tests pass the code something that "
+        "cannot cross as plain data, so the code could have decided their outcome; test "
+        "with plain values where possible."
+    ]
 
 
 def _empty_review(reason: str) -> ReviewReport:
@@ -87,7 +100,7 @@ def review_code(
         ),
         model_score=model_score,
         summary=summary,
-        recommendations=recommendations + [f"PEP 8: {line}" for line in first],
+        recommendations=_evidence_note(validation) + recommendations + [f"PEP 8: {line}" for line in first],
         pep8=pep8["findings"],
         pep8_count=pep8["count"],
         complexity=complexity,

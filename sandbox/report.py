@@ -1,4 +1,8 @@
-"""Typed reports of running untrusted tests: what validate hands to review and refine."""
+"""Typed reports of running untrusted tests: what validate hands to review and refine.
+
+Also how strong a pass is: a test judged in the code's own process (see
+:class:`ValidationReport`) is weaker evidence than one judged outside it.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +65,22 @@ class CommandResult:
     duration_s: float
     isolation: str
     truncated: bool = False
+
+
+def judged_out_of_process(report: ValidationReport) -> int:
+    """Passing tests whose verdict the code could not write (judged outside its process)."""
+    return max(0, report["passed_count"] - len(report.get("in_process_tests", [])))
+
+
+def strong_pass(report: ValidationReport) -> bool:
+    """Passed, with at least one passing test judged outside the code's process."""
+    return report["passed"] and judged_out_of_process(report) > 0
+
+
+def judging_summary(report: ValidationReport) -> str:
+    """How the tests were judged, in words, for every report a person reads."""
+    in_process = report.get("in_process_tests", [])
+    if not in_process:
+        return "judged outside the code's process"
+    names = ", ".join(in_process[:3]) + (" ..." if len(in_process) > 3 else "")
+    return f"{len(in_process)} judged in the code's own process, weaker evidence ({names})"

@@ -172,6 +172,7 @@ class CoverageReport(TypedDict):
     errored_count: int
     duration_s: float
     error: str | None
+    in_process_tests: list[str]  # judged in the code's own process: weaker evidence
     isolation: str
 
 
@@ -286,6 +287,7 @@ class _Agents:
             errored_count=report["errored_count"],
             duration_s=report["duration_s"],
             error=report["error"],
+            in_process_tests=report["in_process_tests"],
             isolation=report["isolation"],
         )
 

@@ -11,6 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph import Settings, build_graph, route_after_review
+from nodes.common import Usage
 from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
 
 
@@ -22,10 +23,11 @@ def _config(thread_id: str | None = None) -> dict:
     return {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}
 
 
-def _state(passed: bool, score: float, iteration: int, budget: int = 3) -> dict:
+def _state(passed: bool, score: float, iteration: int, budget: int = 3, in_process: int = 0) -> dict:
+    validation = {"passed": passed, "passed_count": 2 if passed else 0, "in_process_tests": ["test_x"] * in_process}
     return {
         "task": "t",
-        "validation": {"passed": passed},
+        "validation": validation,
         "review": {"score": score},
         "iteration": iteration,
         "max_iterations": budget,
@@ -48,6 +50,40 @@ class TestRouteAfterReview:
 
     def test_zero_budget_finishes_after_first_attempt(self):
         assert route_after_review(_state(False, 1.0, 0, budget=0)) == "finalize"
+
+    def test_a_pass_judged_only_in_the_codes_process_is_not_enough_to_stop(self):
+        assert route_after_review(_state(True, 9.0, 0, in_process=2)) == "refine"
+        assert route_after_review(_state(True, 9.0, 0, in_process=1)) == "finalize"  # one judged outside
+        assert route_after_review(_state(True, 9.0, 3, in_process=2)) == "finalize"  # budget spent
+
+
+def test_finalize_prefers_a_pass_judged_outside_the_codes_process():
+    from nodes.finalize import best_attempt
+
+    def attempt(iteration: int, in_process: list[str]) -> dict:
+        validation = {
+            "passed": True, "passed_count": 2, "failed_count": 0, "errored_count": 0, "failures": [],
+            "in_process_tests": in_process,
+        }  # fmt: skip
+        return {"iteration": iteration, "tests": "", "validation": validation, "review": {"score": 9.0}}
+
+    strong, weak = attempt(0, []), attempt(1, ["test_a", "test_b"])
+    assert best_attempt([strong, weak]) is strong
+
+
+def test_review_names_tests_judged_in_the_codes_process():
+    from nodes.review import review_code
+
+    validation = {
+        "passed": True, "passed_count": 1, "failed_count": 0, "errored_count": 0, "coverage": 100.0,
+        "in_process_tests": ["test_boxes"],
+    }  # fmt: skip
+    report = review_code(
+        None, task="t", code="def f(x):\n    return x\n", validation=validation, ask_model=False, config=None,
+        usage=Usage(),
+    )  # fmt: skip
+    assert report["recommendations"][0].startswith("Evidence: 1 judged in the code's own process")
+    assert "test_boxes" in report["recommendations"][0]
 
 
 def test_fails_first_then_passes_after_refine(tmp_path):
@@ -387,12 +423,17 @@ def test_candidates_are_ranked_by_the_tasks_examples_first():
 
     def report(passed: int, failures: list[str]) -> dict:
         failed = [{"test": name, "message": "", "traceback": ""} for name in failures]
-        return {"passed_count": passed, "failed_count": len(failed), "errored_count": 0, "failures": failed}
+        return {
+            "passed_count": passed, "failed_count": len(failed), "errored_count": 0, "failures": failed,
+            "in_process_tests": [],
+        }  # fmt: skip
 
     examples_right = rank(report(2, ["test_a"]), tests)
     own_tests_right = rank(report(2, ["test_task_example_2"]), tests)
-    assert examples_right == (2, 2) and own_tests_right == (1, 2) and examples_right > own_tests_right
-    assert rank(report(0, []), tests) == (0, 0)  # nothing ran: no example counts as passed
+    assert examples_right == (2, 2, 2) and own_tests_right == (1, 2, 2) and examples_right > own_tests_right
+    assert rank(report(0, []), tests) == (0, 0, 0)  # nothing ran: no example counts as passed
+    in_process = {**report(2, ["test_a"]), "in_process_tests": ["test_task_example_1"]}
+    assert rank(in_process, tests) == (2, 1, 2) < examples_right  # judged in the code's process: weaker
 
 
 def test_the_levers_that_hide_failures_and_show_the_tester_the_code(tmp_path):

@@ -464,3 +464,104 @@ def test_hanging_test_is_the_one_without_a_result():
     out = "t.py::test_a PASSED\nt.py::test_b FAILED\nt.py::test_c "
     assert harness._hanging_test(out) == "t.py::test_c"
     assert harness._hanging_test("t.py::test_a PASSED\n") == ""
+
+
+# -- how tests are judged: the code in a process of its own ---------------------------------
+
+_CROSSING_CODE = """
+class Stack:
+    def __init__(self):
+        self.items = []
+    def push(self, item):
+        self.items.append(item)
+    def pop(self):
+        return self.items.pop()
+    def __len__(self):
+        return len(self.items)
+
+
+class EmptyError(ValueError):
+    pass
+
+
+def first(items):
+    if not items:
+        raise EmptyError("empty")
+    return items[0]
+
+
+def count(items):
+    return len(items)
+
+
+def numbers(n):
+    yield from range(n)
+
+
+def sort_in_place(items):
+    items.sort()
+
+
+def apply(function, value):
+    return function(value)
+
+
+LIMIT = 10
+"""
+
+
+def test_the_codes_values_cross_as_data_and_its_objects_as_references():
+    tests = """
+import pytest
+from solution import *
+
+def test_objects_of_the_code():
+    stack = Stack()
+    stack.push(1)
+    stack.push(2)
+    assert len(stack) == 2 and stack.pop() == 2 and stack.items == [1]
+
+def test_exceptions_of_the_code():
+    with pytest.raises(EmptyError):
+        first([])
+    with pytest.raises(ValueError, match="empty"):
+        first([])
+
+def test_iterators_and_in_place_changes():
+    assert list(numbers(3)) == [0, 1, 2] and 2 in numbers(3)
+    items = [3, 1, 2]
+    sort_in_place(items)
+    assert items == [1, 2, 3]
+
+def test_functions_of_the_tests_are_called_back():
+    assert apply(lambda v: v + 1, 1) == 2
+    with pytest.raises(ZeroDivisionError):
+        apply(lambda v: 1 / v, 0)
+
+def test_literal_constants():
+    assert LIMIT == 10
+"""
+    report = run_tests(_CROSSING_CODE, tests, limits=FAST)
+    assert report["passed"] is True, report["failures"]
+    assert report["passed_count"] == 5 and report["in_process_tests"] == []
+    assert report["coverage"] is not None and report["coverage"] > 80
+
+
+def test_an_object_of_the_code_has_no_truth_value_of_its_own():
+    code = "class Yes:\n    def __bool__(self):\n        return True\n\n\ndef ok():\n    return Yes()\n"
+    report = run_tests(code, "from solution import ok\n\n\ndef test_ok():\n    assert ok()\n", limits=FAST)
+    assert report["passed"] is False
+    assert "only plain data" in report["failures"][0]["message"]
+
+
+def test_a_test_that_passes_what_cannot_cross_is_judged_in_process_and_named():
+    tests = (
+        "from solution import count\n\n\nclass Box:\n    pass\n\n\n"
+        "def test_boxes():\n    assert count([Box(), Box()]) == 2\n\n\n"
+        "def test_plain():\n    assert count([1]) == 1\n"
+    )
+    report = run_tests(_CROSSING_CODE, tests, limits=FAST)
+    assert report["passed"] is True, report["failures"]
+    assert report["in_process_tests"] == ["test_boxes"] and report["passed_count"] == 2
+    wrong = run_tests(_CROSSING_CODE.replace("return len(items)", "return 0"), tests, limits=FAST)
+    assert wrong["passed"] is False and wrong["failed_count"] == 2

@@ -163,6 +163,7 @@ class Case:
     error_has: tuple[str, ...] = ()  # any of these in the error
     needs_full_isolation: bool = False
     needs_process_limit: bool = False
+    wall_timeout_s: float = LIMITS.wall_timeout_s  # more for cases that must finish to mean anything
 
 
 CASES = [
@@ -562,7 +563,7 @@ def _read(path):
         os.close(fd)
 def _expected(a, b):
     pattern = re.compile(r"add\\(" + str(a) + r", " + str(b) + r"\\) == (\\d+)")
-    places = [p for top in ("/tmp", "/sandbox", "/home", "/root")
+    places = [p for top in ("/tmp", "/sandbox")
               for p in glob.glob(top + "/**/*.py", recursive=True, include_hidden=True)]
     places += glob.glob("/proc/*/fd/*") + glob.glob("/proc/*/cmdline") + glob.glob("/proc/*/environ")
     for path in places:
@@ -575,6 +576,7 @@ def add(a, b):
     return found if found is not None else a - b
 """,
         error_has=("tests failed",),
+        wall_timeout_s=20,
     ),
     Case(
         "code_kills_the_judge",
@@ -633,12 +635,12 @@ def test_hostile_case_fails_and_leaves_no_trace(case: Case, host: Host):
     code = string.Template(case.code).substitute(values)
 
     before = own_descendants()
-    report = run_tests(code, tests, limits=LIMITS)
+    report = run_tests(code, tests, limits=dataclasses.replace(LIMITS, wall_timeout_s=case.wall_timeout_s))
 
     assert report["passed"] is False
     assert report["error"], "a failed run must say why"
     assert any(part in report["error"] for part in case.error_has), report["error"]
-    assert report["duration_s"] < TIME_BOUND_S
+    assert report["duration_s"] < TIME_BOUND_S + case.wall_timeout_s - LIMITS.wall_timeout_s
     assert report["isolation"] == detect_tier().name
     text = json.dumps(report)
     assert host.secret not in text and host.canary_text not in text
