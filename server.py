@@ -8,6 +8,8 @@ Routes (each LangServe path has ``invoke``, ``batch``, ``stream``, ``stream_log`
 - ``/agents/{generate,refine,validate,review,pep8,coverage,complexity}`` — single agents.
 - ``/threads/{id}/state``, ``/threads/{id}/history``, ``POST /threads/{id}/resume``,
   ``POST /threads/{id}/replay`` — a thread's checkpoints.
+- ``/lg/...`` — the LangGraph Server API (assistants, threads, runs) for ``RemoteGraph``
+  and ``langgraph_sdk`` (see :mod:`service.lgapi`).
 - ``GET /health``, ``GET /stats``, ``GET /graph?format=mermaid|ascii|png``.
 
 The logic lives in :mod:`service`: the served agent and its thread handling, the
@@ -17,6 +19,7 @@ address without a key, the counters, the checkpointer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -44,7 +47,9 @@ from service.info import (
     package_version,
     sandbox_tier,
 )
+from service.lgapi import is_rated_request, is_served_run_request, lg_routes
 from service.limits import ServiceLimits, api_keys_from_env
+from service.localruns import LocalRuns
 from service.middleware import (
     ApiKeyMiddleware,
     BodyLimitMiddleware,
@@ -90,6 +95,7 @@ def create_app(
     stats = RunStats()
     slots = RunSlots()
     busy = BusyThreads()  # one run at a time per thread
+    gate = asyncio.Semaphore(limits.max_running)  # the run slots, shared by both APIs
     graph = build_graph(model, settings=settings)  # the checkpointer is attached at start-up
     agent = ThreadedAgent.wrap(graph, callbacks=[stats], max_concurrency=limits.max_running)
 
@@ -123,6 +129,8 @@ def create_app(
         modifier = model_check_modifier(model.name, runnable.InputType)
         add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
     app.include_router(thread_routes(graph, agent, busy))
+    runs = LocalRuns(graph, busy=busy, slots=slots, gate=gate, max_queued=limits.max_queued, callbacks=[stats])
+    app.include_router(lg_routes(graph, runs, model.name))
 
     @app.get("/health", tags=["server"])
     async def health(request: Request) -> Health:
@@ -175,6 +183,7 @@ def create_app(
             "agent": "/agent/invoke",
             "agents": [f"/agents/{name}/playground/" for name in AGENT_NAMES],
             "threads": "/threads/{thread_id}/state",
+            "langgraph_api": "/lg (RemoteGraph and langgraph_sdk base URL)",
             "docs": "/docs",
         }
 
@@ -191,6 +200,8 @@ def create_app(
         max_queued=limits.max_queued,
         queue_timeout_s=limits.queue_timeout_s,
         slots=slots,
+        is_run=is_served_run_request,
+        gate=gate,
     )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -202,6 +213,7 @@ def create_app(
         per_minute=limits.rate_per_minute,
         burst=limits.rate_burst,
         slots=slots,
+        is_run=is_rated_request,
     )
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, api_keys=api_keys)

@@ -9,6 +9,10 @@
 - :mod:`service.middleware` and :mod:`service.limits` — API keys, body and batch
   limits, bounded concurrent runs; :mod:`service.ratelimit` — a token bucket per
   client; :mod:`service.exposure` — no open server on a public address.
+- :mod:`service.lgapi` — the LangGraph Server API (assistants, threads, runs) under
+  ``/lg`` for ``RemoteGraph`` and ``langgraph_sdk``; :mod:`service.lgschemas` — its
+  request and record shapes; :mod:`service.runs` — how one run executes and streams;
+  :mod:`service.localruns` — runs in the server's own process (the default).
 - :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health
   and graph pictures; :mod:`service.checkpointers` — SQLite or PostgreSQL, async.
 """

@@ -250,6 +250,7 @@ class RunLimitMiddleware:
         queue_timeout_s: float,
         slots: RunSlots,
         is_run: Callable[[Scope], bool] = is_run_request,
+        gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.app = app
         self.max_running = max_running
@@ -257,7 +258,8 @@ class RunLimitMiddleware:
         self.queue_timeout_s = queue_timeout_s
         self.slots = slots
         self.is_run = is_run
-        self._free = asyncio.Semaphore(max_running)
+        # Shared (``gate``) with other runners of the same process, so the slots are one set.
+        self._free = gate or asyncio.Semaphore(max_running)
 
     async def _refuse(self, send: Send, why: str) -> None:
         self.slots.rejected += 1

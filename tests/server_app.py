@@ -7,7 +7,9 @@ real; only the model is fake, which keeps a run to a few seconds.
 :class:`FakeServingModels` answers every role with the same valid reply (the code of
 ``add``, its tests, a good review) and streams it word by word, so token events can be
 checked. A task containing ``FAIL_ONCE`` makes the reviewer raise the first time it
-sees that task, leaving the thread interrupted for the resume tests.
+sees that task, leaving the thread interrupted for the resume tests; a task containing
+``SLOW_RUN`` makes the generator take ``SLOW_RUN_S`` seconds, so that a run is still
+going when a test cancels it or sends a second one on its thread.
 
 Environment: ``STARCODER_TEST_CHECKPOINTER`` (``memory``, a SQLite path, a
 ``postgres://`` URL); ``STARCODER_TEST_HOST`` (the address the app is told it serves
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +37,8 @@ from tests.fakes import ADD_TESTS, GOOD_CODE, GOOD_REVIEW, fenced, scripted_sett
 
 FAKE_MODEL_NAME = "fake-serving"
 FAIL_ONCE_MARKER = "FAIL_ONCE"
+SLOW_MARKER = "SLOW_RUN"
+SLOW_RUN_S = 3.0
 _REPLIES = {
     "generator": fenced(GOOD_CODE),
     "tester": fenced(ADD_TESTS),
@@ -55,6 +60,8 @@ class FakeServingChatModel(BaseChatModel):
 
     def _reply_for(self, messages: list[BaseMessage]) -> str:
         prompt = "\n".join(str(m.content) for m in messages)
+        if self.role == "generator" and SLOW_MARKER in prompt:
+            time.sleep(SLOW_RUN_S)
         if self.role == "reviewer" and FAIL_ONCE_MARKER in prompt:
             with self.lock:
                 key = prompt[:2000]

@@ -1,0 +1,186 @@
+"""Runs of the LangGraph Server API: how one executes, and what it streams.
+
+:func:`execute_run` drives the compiled graph for one run and publishes each chunk as
+a named event, in the encoding the LangGraph clients read: ``values`` and ``updates``
+as they come, ``messages`` (``messages-tuple``: ``[chunk, metadata]``) or
+``messages/metadata`` + ``messages/partial`` (``messages``: the message so far), and a
+last ``error`` event when the run fails. The same function runs inside the API
+process (:mod:`service.localruns`) and inside a worker behind a broker, so a run
+streams the same wherever it runs.
+
+Every checkpoint is written before the next step (``durability="sync"``) and carries
+the run id in its metadata, so a run that is started again after its process died
+(:func:`resume_point`) continues from its last checkpoint instead of starting over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.messages import BaseMessageChunk
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel
+
+from graph.state import check_task_input
+from service.lgschemas import RunCreate, RunRecord, RunStatus
+
+__all__ = [
+    "Publish",
+    "RunOutcome",
+    "encode_event",
+    "execute_run",
+    "new_run_record",
+    "now_iso",
+    "resume_point",
+    "to_json",
+]
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[str, str], Awaitable[None]]  # event name, JSON text
+
+
+def now_iso() -> str:
+    """The current time as the ISO 8601 text the clients parse."""
+    return datetime.now(UTC).isoformat()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)  # a callback or another live object in metadata: name it, never fail the stream
+
+
+def to_json(value: object) -> str:
+    """``value`` as JSON text; objects JSON cannot hold become their ``repr``."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def new_run_record(thread_id: str, body: RunCreate, assistant_id: str) -> RunRecord:
+    """A fresh ``pending`` run record for ``body`` on ``thread_id``."""
+    stamp = now_iso()
+    return RunRecord(
+        run_id=str(uuid.uuid4()),
+        thread_id=thread_id,
+        assistant_id=assistant_id,
+        created_at=stamp,
+        updated_at=stamp,
+        status="pending",
+        metadata=dict(body.metadata or {}),
+        multitask_strategy="reject" if body.multitask_strategy == "rollback" else body.multitask_strategy,
+    )
+
+
+@dataclasses.dataclass
+class _MessageStream:
+    """Per-run memory for the ``messages`` mode: the text of each message so far."""
+
+    partial: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def events(self, message: Any, metadata: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        key = str(getattr(message, "id", None) or id(message))
+        if key not in self.partial:
+            self.partial[key] = message
+            yield "messages/metadata", {key: {"metadata": metadata}}
+        elif isinstance(message, BaseMessageChunk) and isinstance(self.partial[key], BaseMessageChunk):
+            self.partial[key] = self.partial[key] + message
+        else:
+            self.partial[key] = message
+        yield "messages/partial", [self.partial[key]]
+
+
+def encode_event(
+    mode: str, chunk: Any, requested: Sequence[str], messages: _MessageStream | None = None
+) -> Iterator[tuple[str, Any]]:
+    """The client events for one ``(mode, chunk)`` of ``graph.astream``, for the ``requested`` modes."""
+    if mode != "messages":
+        if mode in requested:
+            yield mode, chunk
+        return
+    message, metadata = chunk
+    if "messages-tuple" in requested:
+        yield "messages", [message, metadata]
+    if "messages" in requested:
+        yield from (messages or _MessageStream()).events(message, metadata)
+
+
+def _graph_modes(requested: Sequence[str]) -> list[str]:
+    """The modes to ask ``graph.astream`` for: both message encodings come from its ``messages``."""
+    native = ["messages" if mode == "messages-tuple" else mode for mode in requested]
+    return list(dict.fromkeys(native))
+
+
+async def resume_point(graph: CompiledStateGraph, thread_id: str, run_id: str) -> bool:
+    """True when ``run_id`` already checkpointed on its thread and has steps left.
+
+    Such a run was cut off (its process died); it continues with ``None`` as input
+    from that checkpoint, so its finished nodes do not run again.
+    """
+    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    if snapshot.created_at is None:
+        return False
+    return (snapshot.metadata or {}).get("run_id") == run_id and bool(snapshot.next)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: its status and, for an error, what went wrong."""
+
+    status: RunStatus
+    error: dict[str, str] | None = None
+
+
+async def execute_run(
+    graph: CompiledStateGraph,
+    run: RunRecord,
+    body: RunCreate,
+    publish: Publish,
+    *,
+    callbacks: Sequence[Any] = (),
+    resume: bool = False,
+) -> RunOutcome:
+    """Run ``body`` on ``run``'s thread through ``graph``, publishing each event; never raises but cancellation.
+
+    ``resume``: the run checkpointed before and continues from its last checkpoint.
+    """
+    configurable: dict[str, Any] = {"thread_id": run["thread_id"]}
+    checkpoint_id = body.start_checkpoint()
+    if checkpoint_id and not resume:
+        configurable["checkpoint_id"] = checkpoint_id
+    config: dict[str, Any] = {
+        "configurable": configurable,
+        "metadata": {"run_id": run["run_id"], "assistant_id": run["assistant_id"]},
+        "callbacks": list(callbacks),
+    }
+    payload = None if resume or body.input is None else check_task_input(body.input)
+    requested = body.modes()
+    messages = _MessageStream()
+    try:
+        async for mode, chunk in graph.astream(
+            payload,
+            config,  # type: ignore[arg-type]
+            stream_mode=_graph_modes(requested),  # type: ignore[arg-type]
+            interrupt_before=body.interrupt_before,
+            interrupt_after=body.interrupt_after,
+            durability="sync",
+        ):
+            for event, data in encode_event(mode, chunk, requested, messages):
+                await publish(event, to_json(data))
+    except Exception as exc:  # the run's failure is its result, streamed to the client
+        logger.warning("run %s failed: %s: %s", run["run_id"], type(exc).__name__, exc)
+        error = {"error": type(exc).__name__, "message": str(exc)[:2000]}
+        await publish("error", to_json(error))
+        return RunOutcome("error", error)
+    return RunOutcome("success")

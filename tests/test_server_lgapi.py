@@ -1,0 +1,222 @@
+"""The LangGraph Server API under ``/lg``, driven by the official clients against a real uvicorn process.
+
+``RemoteGraph`` and ``langgraph_sdk`` talk to the embedded server (no broker: runs
+execute in the server process) with a FAKE model that always answers well (see
+``tests/server_app.py``); the sandbox and the SQLite checkpointer are real. Bad input
+is sent by hand where the clients would refuse to send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from langgraph.pregel.remote import RemoteGraph
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import APIStatusError
+
+from tests.server_app import FAIL_ONCE_MARKER, SLOW_MARKER
+from tests.server_process import ServerProcess, running_server
+
+TASK = "Write add(a, b) that returns the sum of a and b."
+SLOW_TASK = f"{TASK} {SLOW_MARKER}"
+GRAPH = "starcoder-agents"
+NODES = ["generate", "validate", "review", "finalize"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    workdir = tmp_path_factory.mktemp("lgapi")
+    env = {"STARCODER_TEST_CHECKPOINTER": str(workdir / "checkpoints.sqlite")}
+    with running_server(workdir, env=env) as running:
+        yield running
+
+
+@pytest.fixture
+def url(server: ServerProcess) -> str:
+    return f"{server.url}/lg"
+
+
+def _thread() -> dict[str, Any]:
+    return {"configurable": {"thread_id": f"lg-{uuid.uuid4().hex[:12]}"}}
+
+
+# The clients raise their own error type, or httpx's for calls that may reconnect (join, wait).
+HTTP_ERRORS = (APIStatusError, httpx.HTTPStatusError)
+
+
+def _status(exc: pytest.ExceptionInfo[Exception]) -> int:
+    return int(exc.value.response.status_code)  # type: ignore[attr-defined]
+
+
+def test_remote_graph_invoke_returns_tested_code(url: str) -> None:
+    result = RemoteGraph(GRAPH, url=url).invoke({"task": TASK})
+    assert result["passed"] is True
+    assert "def add" in result["code"]
+
+
+def test_remote_graph_streams_node_by_node_and_reads_the_thread(url: str) -> None:
+    remote = RemoteGraph(GRAPH, url=url)
+    config = _thread()
+    chunks = list(remote.stream({"task": TASK}, config=config, stream_mode="updates"))
+    assert [next(iter(chunk)) for chunk in chunks] == NODES
+    state = remote.get_state(config)
+    assert state.next == () and state.values["passed"] is True
+    history = list(remote.get_state_history(config))
+    assert len(history) >= len(NODES) + 1
+    assert history[0].config["configurable"]["checkpoint_id"] == state.config["configurable"]["checkpoint_id"]
+    tokens = list(remote.stream({"task": TASK}, config=_thread(), stream_mode="messages"))
+    assert tokens and all(len(item) == 2 for item in tokens)  # (message chunk, metadata)
+    assert {meta["langgraph_node"] for _, meta in tokens} >= {"generate", "review"}
+
+
+def test_sdk_streams_values_updates_and_messages(url: str) -> None:
+    async def stream() -> dict[str, list[Any]]:
+        client = get_client(url=url)
+        try:
+            thread = await client.threads.create()
+            seen: dict[str, list[Any]] = {}
+            async for part in client.runs.stream(
+                thread["thread_id"], GRAPH, input={"task": TASK}, stream_mode=["values", "updates", "messages"]
+            ):
+                seen.setdefault(part.event, []).append(part.data)
+            return seen
+        finally:
+            await client.http.client.aclose()
+
+    seen = asyncio.run(stream())
+    assert "run_id" in seen["metadata"][0]
+    assert [next(iter(update)) for update in seen["updates"]] == NODES
+    assert seen["values"][-1]["passed"] is True
+    assert seen["messages/partial"] and seen["messages/metadata"]
+    assert "error" not in seen
+
+
+def test_background_run_join_get_list_and_wait(url: str) -> None:
+    client = get_sync_client(url=url)
+    thread = client.threads.create(metadata={"owner": "test"})
+    run = client.runs.create(thread["thread_id"], GRAPH, input={"task": TASK})
+    assert run["status"] in ("pending", "running")
+    values = client.runs.join(thread["thread_id"], run["run_id"])
+    assert values["passed"] is True
+    assert client.runs.get(thread["thread_id"], run["run_id"])["status"] == "success"
+    assert [r["run_id"] for r in client.runs.list(thread["thread_id"])] == [run["run_id"]]
+    again = client.runs.wait(thread["thread_id"], GRAPH, input={"task": TASK})
+    assert again["passed"] is True
+    assert len(client.runs.list(thread["thread_id"])) == 2
+    got = client.threads.get(thread["thread_id"])
+    assert got["status"] == "idle" and got["metadata"] == {"owner": "test"}
+    assert client.threads.get_state(thread["thread_id"])["values"]["passed"] is True
+    assert len(client.threads.get_history(thread["thread_id"], limit=3)) == 3
+    assert client.assistants.get(GRAPH)["graph_id"] == GRAPH
+    assert [a["graph_id"] for a in client.assistants.search()] == [GRAPH]
+
+
+def test_a_failed_run_reports_its_error_and_can_continue(url: str) -> None:
+    client = get_sync_client(url=url)
+    thread = client.threads.create()
+    task = {"task": f"{TASK} {FAIL_ONCE_MARKER} {uuid.uuid4().hex}"}
+    events = [p.event for p in client.runs.stream(thread["thread_id"], GRAPH, input=task, stream_mode="updates")]
+    assert events[-1] == "error"
+    assert client.threads.get(thread["thread_id"])["status"] == "error"
+    assert client.threads.get_state(thread["thread_id"])["next"] == ["review"]
+    # No input: the thread continues from its last checkpoint.
+    assert client.runs.wait(thread["thread_id"], GRAPH, input=None)["passed"] is True
+
+
+def test_cancel_stops_a_running_run(url: str) -> None:
+    client = get_sync_client(url=url)
+    thread = client.threads.create()
+    run = client.runs.create(thread["thread_id"], GRAPH, input={"task": SLOW_TASK})
+    _wait_for_status(client, thread["thread_id"], run["run_id"], "running")
+    client.runs.cancel(thread["thread_id"], run["run_id"], wait=True)
+    assert client.runs.get(thread["thread_id"], run["run_id"])["status"] == "interrupted"
+    assert client.threads.get(thread["thread_id"])["status"] != "busy"
+
+
+def _wait_for_status(client: Any, thread_id: str, run_id: str, status: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.runs.get(thread_id, run_id)["status"] != status:
+        assert time.monotonic() < deadline, f"run {run_id} never reached {status}"
+        time.sleep(0.1)
+
+
+def test_multitask_strategies_on_a_busy_thread(url: str) -> None:
+    client = get_sync_client(url=url)
+    thread_id = client.threads.create()["thread_id"]
+    first = client.runs.create(thread_id, GRAPH, input={"task": SLOW_TASK})
+    with pytest.raises(HTTP_ERRORS) as refused:  # reject, the default
+        client.runs.create(thread_id, GRAPH, input={"task": TASK})
+    assert _status(refused) == 409
+    queued = client.runs.create(thread_id, GRAPH, input={"task": TASK}, multitask_strategy="enqueue")
+    assert client.runs.join(thread_id, queued["run_id"])["passed"] is True
+    runs = {r["run_id"]: r for r in client.runs.list(thread_id)}
+    assert runs[first["run_id"]]["status"] == "success"  # enqueue waited for it
+    assert runs[first["run_id"]]["updated_at"] <= runs[queued["run_id"]]["updated_at"]
+
+    slow = client.runs.create(thread_id, GRAPH, input={"task": SLOW_TASK})
+    _wait_for_status(client, thread_id, slow["run_id"], "running")
+    newer = client.runs.create(thread_id, GRAPH, input={"task": TASK}, multitask_strategy="interrupt")
+    assert client.runs.join(thread_id, newer["run_id"])["passed"] is True
+    assert client.runs.get(thread_id, slow["run_id"])["status"] == "interrupted"
+
+
+def test_unknown_things_are_404(url: str) -> None:
+    client = get_sync_client(url=url)
+    missing = uuid.uuid4().hex
+    thread_id = client.threads.create()["thread_id"]
+    for call in (
+        lambda: client.threads.get(missing),
+        lambda: client.threads.get_state(missing),
+        lambda: client.runs.get(thread_id, missing),
+        lambda: client.runs.join(thread_id, missing),
+        lambda: client.runs.cancel(thread_id, missing),
+        lambda: client.assistants.get("no-such-graph"),
+        lambda: client.runs.create(missing, GRAPH, input={"task": TASK}),
+        lambda: client.runs.create(thread_id, "no-such-graph", input={"task": TASK}),
+    ):
+        with pytest.raises(HTTP_ERRORS) as error:
+            call()
+        assert _status(error) == 404
+    # A thread the client names is made when it asks for that.
+    made = client.runs.wait(missing, GRAPH, input={"task": TASK}, if_not_exists="create")
+    assert made["passed"] is True
+
+
+def test_bad_bodies_are_422_or_413(server: ServerProcess) -> None:
+    with server.client() as http:
+        thread_id = http.post("/lg/threads", json={}).json()["thread_id"]
+        runs = f"/lg/threads/{thread_id}/runs"
+        bad = [
+            http.post(runs, content=b"{not json", headers={"content-type": "application/json"}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": ""}}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": TASK, "nope": 1}}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": TASK}, "stream_mode": "events"}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": TASK}, "multitask_strategy": "rollback"}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": TASK}, "webhook": "http://x"}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": {"task": TASK, "model": "other"}}),
+            http.post(runs, json={"assistant_id": GRAPH, "input": None}),  # nothing to continue
+            http.post(runs, json={"input": {"task": TASK}}),
+        ]
+        assert [r.status_code for r in bad] == [422] * len(bad), [r.text for r in bad]
+        huge = http.post(runs, json={"assistant_id": GRAPH, "input": {"task": "x" * (2 * 1024 * 1024)}})
+        assert huge.status_code == 413
+        assert http.get(f"/lg/threads/{thread_id}/runs").json() == []
+
+
+def test_the_api_key_applies(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with running_server(tmp_path_factory.mktemp("lgkey"), api_key="lg-secret") as keyed:
+        url = f"{keyed.url}/lg"
+        with pytest.raises(HTTP_ERRORS) as refused:
+            get_sync_client(url=url, api_key=None).assistants.search()
+        assert _status(refused) == 401
+        assert httpx.post(f"{url}/runs/wait", json={"assistant_id": GRAPH}).status_code == 401
+        client = get_sync_client(url=url, api_key="lg-secret")
+        assert client.runs.wait(None, GRAPH, input={"task": TASK})["passed"] is True
+        remote = RemoteGraph(GRAPH, url=url, api_key="lg-secret")
+        assert remote.invoke({"task": TASK})["passed"] is True
