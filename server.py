@@ -36,8 +36,9 @@ from graph import InvalidTaskError, Settings, build_graph
 from nodes.common import ModelProvider
 from service.agent import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.agents import AGENT_NAMES, agent_runnables
+from service.brokerruns import BrokerRuns
 from service.busy import BusyThreads
-from service.checkpointers import checkpointer_kind, open_async_checkpointer, require_async
+from service.checkpointers import checkpointer_kind, is_postgres_url, open_async_checkpointer, require_async
 from service.exposure import check_exposure, warn_if_insecure
 from service.info import (
     GraphPictureError,
@@ -47,6 +48,7 @@ from service.info import (
     package_version,
     sandbox_tier,
 )
+from service.jobs import QueueSettings
 from service.lgapi import is_rated_request, is_served_run_request, lg_routes
 from service.limits import ServiceLimits, api_keys_from_env
 from service.localruns import LocalRuns
@@ -79,6 +81,7 @@ def create_app(
     limits: ServiceLimits | None = None,
     host: str = "127.0.0.1",
     insecure: bool = False,
+    queue: QueueSettings | None = None,
 ) -> FastAPI:
     """Build the app around an already loaded ``model``, to be served on ``host``.
 
@@ -87,11 +90,17 @@ def create_app(
     ``api_keys`` (default: the comma-separated ``$STARCODER_API_KEY``): when given,
     every route demands one of them. Raises ``service.exposure.InsecureServerError``
     for a public ``host`` without keys, unless ``insecure`` accepts the risk.
+    ``queue`` (default: from ``$STARCODER_BROKER_URL`` and friends): with a broker, the
+    ``/lg`` runs go to workers (``starcoder-agents worker``), which needs a PostgreSQL
+    ``checkpointer`` URL they share; without one, they run in this process.
     """
     settings = settings or Settings()
     limits = limits or ServiceLimits()
     api_keys = tuple(api_keys) if api_keys is not None else api_keys_from_env()
     exposure = check_exposure(host, api_key_set=bool(api_keys), insecure=insecure)
+    queue = queue or QueueSettings()
+    if queue.enabled and not (isinstance(checkpointer, str) and is_postgres_url(checkpointer)):
+        raise ValueError("runs on workers need the PostgreSQL checkpointer the workers share: give its URL")
     stats = RunStats()
     slots = RunSlots()
     busy = BusyThreads()  # one run at a time per thread
@@ -110,6 +119,7 @@ def create_app(
             # async checkpointer can only open inside the server's event loop, so it is
             # attached to the compiled graph here, before the first request.
             graph.checkpointer = saver
+            await stack.enter_async_context(runs.opened())
             app.state.checkpointer_kind = checkpointer_kind(saver)
             # Detected once: the tier does not change while the server runs.
             app.state.sandbox_tier = await run_in_threadpool(sandbox_tier)
@@ -129,7 +139,11 @@ def create_app(
         modifier = model_check_modifier(model.name, runnable.InputType)
         add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
     app.include_router(thread_routes(graph, agent, busy))
-    runs = LocalRuns(graph, busy=busy, slots=slots, gate=gate, max_queued=limits.max_queued, callbacks=[stats])
+    runs: LocalRuns | BrokerRuns = (
+        BrokerRuns(queue, str(checkpointer))
+        if queue.enabled
+        else LocalRuns(graph, busy=busy, slots=slots, gate=gate, max_queued=limits.max_queued, callbacks=[stats])
+    )
     app.include_router(lg_routes(graph, runs, model.name))
 
     @app.get("/health", tags=["server"])
@@ -226,8 +240,11 @@ def serve(
     model: str | None = None,
     checkpointer: str | None = None,
     insecure: bool = False,
+    broker: str | None = None,
 ) -> None:
     """Load ``model`` once, open the checkpointer, and serve until interrupted.
+
+    ``broker`` (default ``$STARCODER_BROKER_URL``): send the ``/lg`` runs to workers.
 
     Raises ``service.exposure.InsecureServerError`` (before loading anything) for a
     public ``host`` without an API key unless ``insecure``; ``llms.ModelLoadError``
@@ -238,5 +255,6 @@ def serve(
     check_exposure(host, api_key_set=bool(api_keys_from_env()), insecure=insecure)
     loaded = load_model(model)
     logger.info("loaded model %s (%s)", loaded.name, getattr(loaded, "engine", "?"))
-    app = create_app(loaded, checkpointer=checkpointer, host=host, insecure=insecure)
+    queue = QueueSettings(broker_url=broker) if broker else None
+    app = create_app(loaded, checkpointer=checkpointer, host=host, insecure=insecure, queue=queue)
     uvicorn.run(app, host=host, port=port, limit_concurrency=MAX_CONNECTIONS, log_level="info")

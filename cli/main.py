@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -316,9 +317,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server import serve
 
     try:
-        serve(host=args.host, port=args.port, model=args.model, checkpointer=args.checkpointer, insecure=args.insecure)
-    except ModelLoadError as exc:
+        serve(
+            host=args.host,
+            port=args.port,
+            model=args.model,
+            checkpointer=args.checkpointer,
+            insecure=args.insecure,
+            broker=args.broker,
+        )
+    except (ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from exc
+    return EXIT_PASSED
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from service.checkpointers import is_postgres_url
+    from service.jobs import QueueSettings
+
+    queue = QueueSettings(**{k: v for k, v in (("broker_url", args.broker), ("queue", args.queue)) if v})
+    if not queue.enabled:
+        raise CliError("a worker needs a broker: --broker amqp://USER:PASSWORD@HOST:5672// or STARCODER_BROKER_URL")
+    if not is_postgres_url(args.checkpointer):
+        raise CliError("a worker needs the API replicas' PostgreSQL checkpointer: --checkpointer postgresql://...")
+    _require_isolation()  # runs execute generated code: refuse before loading
+    from service.worker import run_worker
+
+    run_worker(_load_model(args.model), checkpointer_url=args.checkpointer, queue=queue, concurrency=args.concurrency)
     return EXIT_PASSED
 
 
@@ -398,7 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--model", help="model to load at start")
     serve.add_argument("--checkpointer", help="SQLite file, 'memory', or a postgres:// URL")
+    serve.add_argument(
+        "--broker", help="send /lg runs to workers through this broker (amqp://...; default $STARCODER_BROKER_URL)"
+    )
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the /lg runs that API replicas queue (needs a broker and PostgreSQL)")
+    worker.add_argument("--model", help="model to load at start")
+    worker.add_argument(
+        "--checkpointer",
+        default=os.environ.get("STARCODER_CHECKPOINTER"),
+        help="the postgres:// URL the API replicas use (default $STARCODER_CHECKPOINTER)",
+    )
+    worker.add_argument("--broker", help="amqp://USER:PASSWORD@HOST:5672// (default $STARCODER_BROKER_URL)")
+    worker.add_argument("--queue", help="queue name (default $STARCODER_QUEUE or starcoder-runs)")
+    worker.add_argument("--concurrency", type=int, default=1, help="runs at once in this worker (default 1)")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -12,7 +12,11 @@
 - :mod:`service.lgapi` — the LangGraph Server API (assistants, threads, runs) under
   ``/lg`` for ``RemoteGraph`` and ``langgraph_sdk``; :mod:`service.lgschemas` — its
   request and record shapes; :mod:`service.runs` — how one run executes and streams;
-  :mod:`service.localruns` — runs in the server's own process (the default).
+  :mod:`service.localruns` — runs in the server's own process (the default);
+  :mod:`service.brokerruns` — runs sent to workers instead, with :mod:`service.jobs`
+  (the Celery queue), :mod:`service.runstore` (run records in PostgreSQL),
+  :mod:`service.events` (progress and cancels through Redis) and
+  :mod:`service.worker` (``starcoder-agents worker``).
 - :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health
   and graph pictures; :mod:`service.checkpointers` — SQLite or PostgreSQL, async.
 """

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -27,6 +27,7 @@ __all__ = [
     "checkpointer_kind",
     "is_postgres_url",
     "open_async_checkpointer",
+    "open_postgres_pool",
     "require_async",
 ]
 
@@ -75,16 +76,20 @@ def _redacted(url: str) -> str:
 
 
 @asynccontextmanager
-async def _open_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+async def open_postgres_pool(url: str, *, max_size: int = POSTGRES_POOL_SIZE) -> AsyncIterator[Any]:
+    """An open ``AsyncConnectionPool`` on ``url`` with the connection settings the savers need.
+
+    Raises :class:`CheckpointerError` when the database cannot be reached.
+    """
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
     pool = AsyncConnectionPool(
         conninfo=url,
         min_size=1,
-        max_size=POSTGRES_POOL_SIZE,
+        max_size=max_size,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,  # drop connections a restart broke
         open=False,
     )
     try:
@@ -93,12 +98,20 @@ async def _open_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         await pool.close()
         raise CheckpointerError(f"cannot connect to PostgreSQL at {_redacted(url)}: {exc}") from exc
     try:
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        yield pool
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def _open_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with open_postgres_pool(url) as pool:
+        saver = AsyncPostgresSaver(pool)
         await saver.setup()
         logger.info("checkpoints in PostgreSQL at %s", _redacted(url))
         yield saver
-    finally:
-        await pool.close()
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import HTTPException
@@ -110,6 +111,11 @@ class LocalRuns:
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._started: set[str] = set()
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[LocalRuns]:
+        """Nothing to open: everything is in this process."""
+        yield self
 
     # Threads.
 

@@ -10,7 +10,7 @@ streams the same wherever it runs.
 
 Every checkpoint is written before the next step (``durability="sync"``) and carries
 the run id in its metadata, so a run that is started again after its process died
-(:func:`resume_point`) continues from its last checkpoint instead of starting over.
+(see :mod:`service.worker`) continues from its last checkpoint instead of starting over.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ __all__ = [
     "execute_run",
     "new_run_record",
     "now_iso",
-    "resume_point",
     "to_json",
 ]
 
@@ -122,18 +121,6 @@ def _graph_modes(requested: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(native))
 
 
-async def resume_point(graph: CompiledStateGraph, thread_id: str, run_id: str) -> bool:
-    """True when ``run_id`` already checkpointed on its thread and has steps left.
-
-    Such a run was cut off (its process died); it continues with ``None`` as input
-    from that checkpoint, so its finished nodes do not run again.
-    """
-    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-    if snapshot.created_at is None:
-        return False
-    return (snapshot.metadata or {}).get("run_id") == run_id and bool(snapshot.next)
-
-
 @dataclasses.dataclass(frozen=True)
 class RunOutcome:
     """How a run ended: its status and, for an error, what went wrong."""
@@ -150,10 +137,14 @@ async def execute_run(
     *,
     callbacks: Sequence[Any] = (),
     resume: bool = False,
+    reraise: tuple[type[BaseException], ...] = (),
 ) -> RunOutcome:
-    """Run ``body`` on ``run``'s thread through ``graph``, publishing each event; never raises but cancellation.
+    """Run ``body`` on ``run``'s thread through ``graph``, publishing each event.
 
-    ``resume``: the run checkpointed before and continues from its last checkpoint.
+    A failure of the run is its outcome (``error``, with a last ``error`` event);
+    only cancellation and the ``reraise`` exceptions (the infrastructure failing, not
+    the run) propagate. ``resume``: the run checkpointed before and continues from its
+    last checkpoint.
     """
     configurable: dict[str, Any] = {"thread_id": run["thread_id"]}
     checkpoint_id = body.start_checkpoint()
@@ -178,6 +169,8 @@ async def execute_run(
         ):
             for event, data in encode_event(mode, chunk, requested, messages):
                 await publish(event, to_json(data))
+    except reraise:
+        raise
     except Exception as exc:  # the run's failure is its result, streamed to the client
         logger.warning("run %s failed: %s: %s", run["run_id"], type(exc).__name__, exc)
         error = {"error": type(exc).__name__, "message": str(exc)[:2000]}

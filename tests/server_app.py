@@ -9,7 +9,11 @@ real; only the model is fake, which keeps a run to a few seconds.
 checked. A task containing ``FAIL_ONCE`` makes the reviewer raise the first time it
 sees that task, leaving the thread interrupted for the resume tests; a task containing
 ``SLOW_RUN`` makes the generator take ``SLOW_RUN_S`` seconds, so that a run is still
-going when a test cancels it or sends a second one on its thread.
+going when a test cancels it or sends a second one on its thread (``SLOW_REVIEW``: the
+reviewer, once the first nodes have finished). With ``STARCODER_TEST_CALL_LOG`` set,
+each call appends ``role<TAB>tag`` to that file (the tag: the task's first word that
+starts with ``run-``), so that tests across processes can count how often each role
+ran for a task.
 
 Environment: ``STARCODER_TEST_CHECKPOINTER`` (``memory``, a SQLite path, a
 ``postgres://`` URL); ``STARCODER_TEST_HOST`` (the address the app is told it serves
@@ -38,13 +42,23 @@ from tests.fakes import ADD_TESTS, GOOD_CODE, GOOD_REVIEW, fenced, scripted_sett
 FAKE_MODEL_NAME = "fake-serving"
 FAIL_ONCE_MARKER = "FAIL_ONCE"
 SLOW_MARKER = "SLOW_RUN"
-SLOW_RUN_S = 3.0
+SLOW_REVIEW_MARKER = "SLOW_REVIEW"
+SLOW_RUN_S = float(os.environ.get("STARCODER_TEST_SLOW_S", "3"))
 _REPLIES = {
     "generator": fenced(GOOD_CODE),
     "tester": fenced(ADD_TESTS),
     "reviewer": GOOD_REVIEW,
     "refiner": fenced(GOOD_CODE),
 }
+
+
+def _log_call(role: str, prompt: str) -> None:
+    path = os.environ.get("STARCODER_TEST_CALL_LOG")
+    if not path:
+        return
+    run_tag = next((word for word in prompt.split() if word.startswith("run-")), "?")
+    with open(path, "a") as log:  # one short line: appends from several processes stay whole
+        log.write(f"{role}\t{run_tag}\n")
 
 
 class FakeServingChatModel(BaseChatModel):
@@ -60,7 +74,10 @@ class FakeServingChatModel(BaseChatModel):
 
     def _reply_for(self, messages: list[BaseMessage]) -> str:
         prompt = "\n".join(str(m.content) for m in messages)
+        _log_call(self.role, prompt)
         if self.role == "generator" and SLOW_MARKER in prompt:
+            time.sleep(SLOW_RUN_S)
+        if self.role == "reviewer" and SLOW_REVIEW_MARKER in prompt:
             time.sleep(SLOW_RUN_S)
         if self.role == "reviewer" and FAIL_ONCE_MARKER in prompt:
             with self.lock:
