@@ -26,10 +26,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AsyncExitStack
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -42,11 +42,12 @@ from service.events import RedisRunEvents
 from service.jobs import RUN_TASK, QueueSettings, celery_app
 from service.lgschemas import RunCreate, RunRecord
 from service.runs import RunOutcome, execute_run
-from service.runstore import PostgresRunStore, open_run_store
+from service.runstore import Claim, PostgresRunStore, open_run_store
 
 __all__ = ["WorkerRuntime", "resume_point", "run_worker"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLAIM_RETRY_S = 0.5
 # How long a run waits for PostgreSQL to come back before it gives up (status error).
@@ -149,11 +150,31 @@ class WorkerRuntime:
         """Run ``run_id`` to its end (called from a pool thread; blocks until done)."""
         self._call(self._process(run_id)).result()
 
-    async def _process(self, run_id: str) -> None:
-        claim = await self.store.claim(run_id, self.name, self.queue.lease_s)
+    async def _through_outage(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, again each second while PostgreSQL is away (up to :data:`DATABASE_OUTAGE_S`).
+
+        The message stays unacknowledged meanwhile: a task that failed here would be
+        acknowledged, and its run lost.
+        """
+        deadline = time.monotonic() + DATABASE_OUTAGE_S
+        while True:
+            try:
+                return await call()
+            except INFRASTRUCTURE_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("database unavailable (%s); trying again", exc)
+                await asyncio.sleep(1)
+
+    async def _claim(self, run_id: str) -> Claim:
+        claim = await self._through_outage(lambda: self.store.claim(run_id, self.name, self.queue.lease_s))
         while claim.kind == "wait":
             await asyncio.sleep(CLAIM_RETRY_S)
-            claim = await self.store.claim(run_id, self.name, self.queue.lease_s)
+            claim = await self._through_outage(lambda: self.store.claim(run_id, self.name, self.queue.lease_s))
+        return claim
+
+    async def _process(self, run_id: str) -> None:
+        claim = await self._claim(run_id)
         if claim.kind == "skip" or claim.record is None:
             logger.info("run %s: nothing to do (ended or cancelled)", run_id)
             await self.events.end(run_id)
@@ -165,7 +186,7 @@ class WorkerRuntime:
         if outcome is None:
             logger.warning("run %s: another worker holds it now; leaving it", run_id)
             return
-        if await self.store.finish(run_id, self.name, outcome.status, outcome.error):
+        if await self._through_outage(lambda: self.store.finish(run_id, self.name, outcome.status, outcome.error)):
             await self.events.end(run_id)
 
     async def _run_through_outages(self, record: RunRecord, body: RunCreate, *, retried: bool) -> RunOutcome | None:

@@ -1,5 +1,8 @@
 """Real services for the broker tests: a fresh PostgreSQL database, a queue of its own, workers.
 
+Also the checks those tests share (and ``benchmarks.broker_throughput`` uses): tasks
+tagged for the fake model's call log, the shape of a clean run's checkpoints, queue waits.
+
 PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672)
 run on the test machines. Each test module gets a database and a queue name of its
 own (the queue name also prefixes its Redis keys), so runs of the suite in parallel
@@ -14,10 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,8 +31,15 @@ from tests.server_process import PROJECT_ROOT, ServerProcess, running_server
 
 __all__ = [
     "AMQP_URL",
+    "CLEAN_HISTORY",
+    "GRAPH",
     "Deployment",
+    "calls",
     "deployment",
+    "history_shape",
+    "queue_waits",
+    "task",
+    "wait_for",
     "POSTGRES_ADMIN_URL",
     "REDIS_URL",
     "WorkerProcess",
@@ -220,3 +232,44 @@ def deployment(
             found.api_stacks.append(api_stack)
         stack.callback(lambda: [api_stack.close() for api_stack in found.api_stacks])
         yield found
+
+
+GRAPH = "starcoder-agents"
+# The ``next`` of each checkpoint of a run that went straight through, oldest first.
+CLEAN_HISTORY = [["__start__"], ["generate"], ["validate"], ["review"], ["finalize"], []]
+
+
+def task(*markers: str) -> tuple[str, str]:
+    """A task with a tag of its own (for the model's call log) and ``markers``; (tag, task)."""
+    tag = f"run-{uuid.uuid4().hex[:10]}"
+    return tag, " ".join(["Write add(a, b) that returns the sum of a and b.", tag, *markers])
+
+
+def calls(deployed: Deployment, tag: str) -> Counter[str]:
+    """How often each role of the fake model was called for ``tag``, in every worker."""
+    log = Path(deployed.env["STARCODER_TEST_CALL_LOG"])
+    lines = log.read_text().splitlines() if log.exists() else []
+    return Counter(line.split("\t")[0] for line in lines if line.endswith(f"\t{tag}"))
+
+
+def history_shape(client: Any, thread_id: str) -> list[list[str]]:
+    """The ``next`` of each checkpoint of the thread, oldest first."""
+    return [list(state["next"]) for state in reversed(client.threads.get_history(thread_id, limit=100))]
+
+
+def wait_for(predicate: Any, what: str, timeout_s: float = 60) -> None:
+    """Wait until ``predicate()`` holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def queue_waits(deployed: Deployment, run_ids: list[str]) -> list[float]:
+    """Seconds each of the runs waited between its creation and its start."""
+    with psycopg.connect(deployed.database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM started_at - created_at) FROM starcoder_runs WHERE run_id = ANY(%s)",
+            (run_ids,),
+        ).fetchall()
+    return [float(row[0]) for row in rows if row[0] is not None]

@@ -8,11 +8,7 @@ database and queue (see ``tests/services.py``).
 from __future__ import annotations
 
 import time
-import uuid
-from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from langgraph.pregel.remote import RemoteGraph
@@ -20,20 +16,21 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import APIStatusError
 
 from tests.server_app import SLOW_MARKER, SLOW_REVIEW_MARKER
-from tests.services import Deployment, deployment, require_services
+from tests.services import (
+    CLEAN_HISTORY,
+    GRAPH,
+    Deployment,
+    calls,
+    deployment,
+    history_shape,
+    require_services,
+    task,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
-GRAPH = "starcoder-agents"
 NODES = ["generate", "validate", "review", "finalize"]
-# The ``next`` of each checkpoint of a run that went straight through, oldest first.
-CLEAN_HISTORY = [["__start__"], ["generate"], ["validate"], ["review"], ["finalize"], []]
-
-
-def task(*markers: str) -> tuple[str, str]:
-    """A task with a tag of its own (for the model's call log) and ``markers``; (tag, task)."""
-    tag = f"run-{uuid.uuid4().hex[:10]}"
-    return tag, " ".join(["Write add(a, b) that returns the sum of a and b.", tag, *markers])
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +44,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 @pytest.fixture
 def url(deployed: Deployment) -> str:
     return f"{deployed.apis[0].url}/lg"
-
-
-def calls(deployed: Deployment, tag: str) -> Counter[str]:
-    """How often each role of the fake model was called for ``tag``, in every worker."""
-    log = Path(deployed.env["STARCODER_TEST_CALL_LOG"])
-    lines = log.read_text().splitlines() if log.exists() else []
-    return Counter(line.split("\t")[0] for line in lines if line.endswith(f"\t{tag}"))
-
-
-def history_shape(client: Any, thread_id: str) -> list[list[str]]:
-    """The ``next`` of each checkpoint of the thread, oldest first."""
-    return [list(state["next"]) for state in reversed(client.threads.get_history(thread_id, limit=100))]
-
-
-def wait_for(predicate: Any, what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_remote_graph_and_sdk_run_on_workers(url: str) -> None:
