@@ -69,7 +69,9 @@ class RedisRunEvents:
         """
         key, last = self._key(run_id), "0-0"
         while True:
-            reply = await self.client.xread({key: last}, block=BLOCK_MS, count=100)
+            reply: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await self.client.xread(
+                {key: last}, block=BLOCK_MS, count=100
+            )  # type: ignore[assignment]  # redis-py types the reply loosely
             if not reply and is_over is not None and await is_over():
                 return
             for _, entries in reply or ():

@@ -20,6 +20,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import HTTPException
@@ -60,12 +61,15 @@ class RunChannel:
             self.closed = True
             self._changed.notify_all()
 
+    def _has_news(self, seen: int) -> bool:
+        return seen < len(self.events) or self.closed
+
     async def follow(self) -> AsyncIterator[tuple[str, str]]:
         """Every event from the first, then new ones as they come, until the run ends."""
         index = 0
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda seen=index: seen < len(self.events) or self.closed)
+                await self._changed.wait_for(partial(self._has_news, index))
                 pending = self.events[index:]
                 ended = self.closed
             for item in pending:
@@ -234,6 +238,9 @@ class LocalRuns:
         self._started.discard(run_id)
         self._tasks.pop(run_id, None)
         await self.channels[run_id].close()
+        lock = self._thread_locks.get(record["thread_id"])
+        if lock is not None and not lock.locked() and not await self.active_runs(record["thread_id"]):
+            del self._thread_locks[record["thread_id"]]  # nothing waits on it: forget it
 
     async def _execute(self, record: RunRecord, body: RunCreate) -> RunOutcome:
         thread_id = record["thread_id"]

@@ -159,10 +159,10 @@ async def execute_run(
     requested = body.modes()
     messages = _MessageStream()
     try:
-        async for mode, chunk in graph.astream(
+        async for mode, chunk in graph.astream(  # type: ignore[call-overload]  # modes are checked by RunCreate
             payload,
-            config,  # type: ignore[arg-type]
-            stream_mode=_graph_modes(requested),  # type: ignore[arg-type]
+            config,
+            stream_mode=_graph_modes(requested),
             interrupt_before=body.interrupt_before,
             interrupt_after=body.interrupt_after,
             durability="sync",

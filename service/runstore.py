@@ -99,8 +99,8 @@ def _record(row: dict[str, Any]) -> RunRecord:
 class PostgresRunStore:
     """The records over an open connection pool (``autocommit``, ``dict_row``)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self.pool = pool
+    def __init__(self, pool: Any) -> None:
+        self.pool: AsyncConnectionPool[Any] = pool
 
     async def setup(self) -> None:
         """Create the tables if they are missing (serialised: replicas may start together)."""

@@ -137,6 +137,13 @@ def check(faulty: Faulty, scenario: str, started: list[tuple[str, dict[str, Any]
     return report
 
 
+def test_progress_streams_from_any_replica(faulty: Faulty) -> None:
+    sent = faulty.client(0).runs.create(None, GRAPH, input={"task": task()[1]}, stream_mode=["updates"])
+    parts = list(faulty.client(1).runs.join_stream(sent["thread_id"], sent["run_id"]))
+    updates = [next(iter(part.data)) for part in parts if part.event == "updates"]
+    assert updates == ["generate", "validate", "review", "finalize"]
+
+
 def test_a_worker_killed_and_a_replica_restarted_mid_runs(faulty: Faulty) -> None:
     deployed = faulty.deployed
     started = submit(faulty, RUNS_WITH_A_KILL, slow=3)
