@@ -142,7 +142,15 @@ def create_app(
     runs: LocalRuns | BrokerRuns = (
         BrokerRuns(queue, str(checkpointer))
         if queue.enabled
-        else LocalRuns(graph, busy=busy, slots=slots, gate=gate, max_queued=limits.max_queued, callbacks=[stats])
+        else LocalRuns(
+            graph,
+            busy=busy,
+            slots=slots,
+            gate=gate,
+            max_running=limits.max_running,
+            max_queued=limits.max_queued,
+            callbacks=[stats],
+        )
     )
     app.include_router(lg_routes(graph, runs, model.name))
 

@@ -98,6 +98,7 @@ class LocalRuns:
         busy: BusyThreads,
         slots: RunSlots,
         gate: asyncio.Semaphore,
+        max_running: int,
         max_queued: int,
         callbacks: Sequence[Any] = (),
     ) -> None:
@@ -105,7 +106,7 @@ class LocalRuns:
         self.busy = busy
         self.slots = slots
         self.gate = gate
-        self.max_queued = max_queued
+        self.capacity = max_running + max_queued
         self.callbacks = list(callbacks)
         self.threads: dict[str, ThreadMeta] = {}
         self.runs: OrderedDict[str, RunRecord] = OrderedDict()
@@ -153,7 +154,7 @@ class LocalRuns:
             raise conflict(thread_id)
         if thread_id in self.busy and not active:
             raise conflict(thread_id)  # held by a run through /agent or /threads
-        if self.gate.locked() and self.slots.queued >= self.max_queued:
+        if self.slots.running + self.slots.queued >= self.capacity:  # runs of both APIs, running or waiting
             self.slots.rejected += 1
             detail = "the server is busy: every run slot and queue place is taken; try again later"
             raise HTTPException(429, detail, {"Retry-After": "5"})

@@ -209,8 +209,19 @@ def test_bad_bodies_are_422_or_413(server: ServerProcess) -> None:
         assert http.get(f"/lg/threads/{thread_id}/runs").json() == []
 
 
-def test_the_api_key_applies(tmp_path_factory: pytest.TempPathFactory) -> None:
-    with running_server(tmp_path_factory.mktemp("lgkey"), api_key="lg-secret") as keyed:
+def test_a_stream_whose_client_leaves_cancels_its_run(server: ServerProcess) -> None:
+    client = get_sync_client(url=f"{server.url}/lg")
+    thread_id = client.threads.create()["thread_id"]
+    body = {"assistant_id": GRAPH, "input": {"task": SLOW_TASK}, "stream_mode": "updates"}
+    with server.client() as http, http.stream("POST", f"/lg/threads/{thread_id}/runs/stream", json=body) as stream:
+        assert next(stream.iter_lines()).startswith("event: metadata")
+    run = client.runs.list(thread_id)[0]
+    _wait_for_status(client, thread_id, run["run_id"], "interrupted")
+
+
+def test_the_api_key_and_the_run_slots_apply(tmp_path_factory: pytest.TempPathFactory) -> None:
+    limits = {"STARCODER_MAX_RUNNING": "1", "STARCODER_MAX_QUEUED": "0"}
+    with running_server(tmp_path_factory.mktemp("lgkey"), api_key="lg-secret", env=limits) as keyed:
         url = f"{keyed.url}/lg"
         with pytest.raises(HTTP_ERRORS) as refused:
             get_sync_client(url=url, api_key=None).assistants.search()
@@ -220,3 +231,9 @@ def test_the_api_key_applies(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert client.runs.wait(None, GRAPH, input={"task": TASK})["passed"] is True
         remote = RemoteGraph(GRAPH, url=url, api_key="lg-secret")
         assert remote.invoke({"task": TASK})["passed"] is True
+        # One run slot, no queue: a run on another thread while one runs is a 429.
+        busy = client.runs.create(None, GRAPH, input={"task": SLOW_TASK})
+        with pytest.raises(HTTP_ERRORS) as full:
+            client.runs.create(None, GRAPH, input={"task": TASK})
+        assert _status(full) == 429
+        assert client.runs.join(busy["thread_id"], busy["run_id"])["passed"] is True
