@@ -69,6 +69,7 @@ def celery_app(settings: QueueSettings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,  # the run's lease decides, not the socket
+        worker_enable_remote_control=False,  # no per-host control queue: cancels go through Redis
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_heartbeat=10,

@@ -182,9 +182,10 @@ class Deployment:
     api_stacks: list[ExitStack]
 
     def add_worker(self, name: str) -> WorkerProcess:
-        """Start one more worker."""
-        self.workers[name] = start_worker(self.workdir, self.env, name)
-        return self.workers[name]
+        """Start one more worker; its name carries the queue's, so parallel test runs never share one."""
+        unique = f"{name}-{self.queue.rsplit('-', 1)[-1]}"
+        self.workers[unique] = start_worker(self.workdir, self.env, unique)
+        return self.workers[unique]
 
     def restart_api(self, index: int) -> ServerProcess:
         """Stop replica ``index`` and start a new one in its place (on another port)."""

@@ -73,7 +73,7 @@ def test_cancel_stops_the_run_on_its_worker(deployed: Deployment, url: str) -> N
     assert client.runs.wait(thread_id, GRAPH, input={"task": task()[1]}, multitask_strategy="reject")["passed"]
 
 
-def test_reject_and_enqueue_hold_across_processes(url: str) -> None:
+def test_reject_enqueue_and_interrupt_hold_across_processes(url: str) -> None:
     client = get_sync_client(url=url)
     thread_id = client.threads.create()["thread_id"]
     first = client.runs.create(thread_id, GRAPH, input={"task": task(SLOW_MARKER)[1]})
@@ -83,6 +83,11 @@ def test_reject_and_enqueue_hold_across_processes(url: str) -> None:
     queued = client.runs.create(thread_id, GRAPH, input={"task": task()[1]}, multitask_strategy="enqueue")
     assert client.runs.join(thread_id, queued["run_id"])["passed"] is True
     assert client.runs.get(thread_id, first["run_id"])["status"] == "success"
+    slow = client.runs.create(thread_id, GRAPH, input={"task": task(SLOW_MARKER)[1]})
+    wait_for(lambda: client.runs.get(thread_id, slow["run_id"])["status"] == "running", "the run to start")
+    newer = client.runs.create(thread_id, GRAPH, input={"task": task()[1]}, multitask_strategy="interrupt")
+    assert client.runs.join(thread_id, newer["run_id"])["passed"] is True
+    assert client.runs.get(thread_id, slow["run_id"])["status"] == "interrupted"
 
 
 def test_a_killed_worker_loses_nothing_and_redoes_no_finished_node(deployed: Deployment, url: str) -> None:
