@@ -224,14 +224,15 @@ def deployment(
         full_env = broker_env(database_url, queue, STARCODER_BROKER_URL=broker_url, **(env or {}))
         stack.callback(delete_queue, queue)
         found = Deployment(workdir, full_env, direct_url, queue, [], {}, [])
+        # Registered before anything starts, so a start that fails still stops the rest.
+        stack.callback(lambda: [worker.stop() for worker in found.workers.values()])
+        stack.callback(lambda: [api_stack.close() for api_stack in found.api_stacks])
         for number in range(workers):
             found.add_worker(f"w{number + 1}")
-        stack.callback(lambda: [worker.stop() for worker in found.workers.values()])
         for _ in range(apis):
             api_stack = ExitStack()
-            found.apis.append(api_stack.enter_context(running_server(workdir, env=full_env)))
             found.api_stacks.append(api_stack)
-        stack.callback(lambda: [api_stack.close() for api_stack in found.api_stacks])
+            found.apis.append(api_stack.enter_context(running_server(workdir, env=full_env)))
         yield found
 
 
