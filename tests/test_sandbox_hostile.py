@@ -30,7 +30,7 @@ from sandbox.cgroup import PidsCgroup, pids_cgroup_root
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = SandboxLimits(
-    wall_timeout_s=3, cpu_s=5, memory_mb=512, file_size_mb=8, max_processes=32,
+    wall_timeout_s=5, cpu_s=5, memory_mb=512, file_size_mb=8, max_processes=32,
     tmpfs_mb=64, output_cap_bytes=100_000,
 )  # fmt: skip
 TIME_BOUND_S = LIMITS.wall_timeout_s + 8  # the harness deadline, the host's grace, slack
