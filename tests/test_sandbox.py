@@ -565,3 +565,19 @@ def test_a_test_that_passes_what_cannot_cross_is_judged_in_process_and_named():
     assert report["in_process_tests"] == ["test_boxes"] and report["passed_count"] == 2
     wrong = run_tests(_CROSSING_CODE.replace("return len(items)", "return 0"), tests, limits=FAST)
     assert wrong["passed"] is False and wrong["failed_count"] == 2
+
+
+def test_comparing_two_objects_of_the_code_is_judged_in_process():
+    code = (
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass Point:\n    x: int\n    y: int\n\n\n"
+        "def origin():\n    return Point(0, 0)\n"
+    )
+    tests = (
+        "from solution import Point, origin\n\n\n"
+        "def test_equal():\n    assert origin() == Point(0, 0)\n\n\n"
+        "def test_type():\n    assert isinstance(origin(), Point)\n\n\n"
+        "def test_fields():\n    assert origin().x == 0\n"
+    )
+    report = run_tests(code, tests, limits=FAST)
+    assert report["passed"] is True, report["failures"]
+    assert sorted(report["in_process_tests"]) == ["test_equal", "test_type"]

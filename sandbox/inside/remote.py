@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import types
-from typing import Any
+from typing import Any, NoReturn
 
 from plain import NotPlainData, builtin_exception, decode, encode
 
@@ -165,9 +165,16 @@ def _outgoing(value: Any) -> dict[str, Any]:
     if isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
         _CALLBACKS.append(value)
         return {"cb": len(_CALLBACKS) - 1}
-    why = f"a {type(value).__name__} cannot be passed to the code in its own process"
+    _needs_in_process(
+        f"a {type(value).__name__} cannot be passed to the code in its own process "
+        "(only plain data, functions and the code's own objects can)"
+    )
+
+
+def _needs_in_process(why: str) -> NoReturn:
+    """Fail this test here, marked to be judged again in the code's own process."""
     NEEDS_IN_PROCESS.append(why)
-    raise NotPlainData(why + " (only plain data and the code's own objects can)")
+    raise NotPlainData(why)
 
 
 def _incoming(data: dict[str, Any]) -> Any:
@@ -249,7 +256,8 @@ class Remote:
     """An object that stays in the code's process; using it sends a request there.
 
     Its equality is identity and it has no truth value: only plain data, compared
-    here, decides a test.
+    here, decides a test. A test that compares two of the code's objects, or checks a
+    type against a class of the code's, is judged again in the code's own process.
     """
 
     __slots__ = ("_ref", "_type", "_repr")
@@ -300,6 +308,22 @@ class Remote:
     def __next__(self) -> Any:
         """The next value of the code's iterator."""
         return _ask("next", self._ref)
+
+    def __eq__(self, other: object) -> bool:
+        """Identity; two different objects of the code can only be compared in its process."""
+        if isinstance(other, Remote) and other is not self:
+            _needs_in_process("the test compares two objects of the code's own")
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        """The opposite of :meth:`__eq__`."""
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+    def __instancecheck__(self, instance: object) -> bool:
+        """``isinstance(x, TheCodesClass)`` can only be answered in the code's process."""
+        _needs_in_process("the test checks the type of a value against a class of the code's own")
 
     def __bool__(self) -> bool:
         """Refused: a test's truth must come from plain data, not the code's own objects."""
