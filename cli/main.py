@@ -185,7 +185,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"passed: {report['passed']}  ({report['passed_count']} passed, {report['failed_count']} failed, "
             f"{report['errored_count']} errors, {report['duration_s']:.2f}s)\n"
             f"coverage: {report['coverage']}\nisolation: {report['isolation']}\n"
-            f"judged: {judging_summary(report)}\n"
+            f"{judging_summary(report)}\n"
             f"limits: processes by {tier.process_limit}; memory by {tier.memory_limit}\n"
         )
         if report["error"]:

@@ -81,6 +81,6 @@ def judging_summary(report: ValidationReport) -> str:
     """How the tests were judged, in words, for every report a person reads."""
     in_process = report.get("in_process_tests", [])
     if not in_process:
-        return "judged outside the code's process"
+        return "every test judged outside the code's process"
     names = ", ".join(in_process[:3]) + (" ..." if len(in_process) > 3 else "")
-    return f"{len(in_process)} judged in the code's own process, weaker evidence ({names})"
+    return f"{len(in_process)} test(s) judged in the code's own process, weaker evidence ({names})"

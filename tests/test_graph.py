@@ -82,7 +82,7 @@ def test_review_names_tests_judged_in_the_codes_process():
         None, task="t", code="def f(x):\n    return x\n", validation=validation, ask_model=False, config=None,
         usage=Usage(),
     )  # fmt: skip
-    assert report["recommendations"][0].startswith("Evidence: 1 judged in the code's own process")
+    assert report["recommendations"][0].startswith("Evidence: 1 test(s) judged in the code's own process")
     assert "test_boxes" in report["recommendations"][0]
 
 
