@@ -167,6 +167,11 @@ def test_best_of_k_keeps_the_greedy_call_when_no_sample_does_better_or_the_task_
     models = FakeScriptedModels(generator=[fenced(plain["reference"])])
     outcome = best_of_k(models, plain, 9, Settings())
     assert models.calls("generator") == 1 and outcome.details["examples"] == 0 and judge(outcome.code, plain)
+    # A task in plain words goes as it is, with the name to use (the prompt chosen for that form).
+    assert outcome.details["variant"] == "request"
+    assert models.for_role("generator").received[0][1].content == (
+        plain["task"] + "\n\nName the main function `reverse_words`.\n"
+    )
 
 
 def test_a_long_run_leaves_its_results_behind_as_it_goes(tmp_path):
