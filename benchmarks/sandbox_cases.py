@@ -15,51 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import socket
 import string
 import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sandbox import SandboxLimits, detect_tier, run_tests
 from sandbox.tiers import TIERS
-from tests.test_sandbox_hostile import CASES, LIMITS, Case, Host
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def host() -> Iterator[Host]:
-    """Canaries in the home and project folders and /tmp, a secret, a loopback listener."""
-    token = uuid.uuid4().hex
-    secret = "s3cret-" + uuid.uuid4().hex
-    os.environ["STARCODER_HOSTILE_SECRET"] = secret
-    folder = ROOT / "tests" / "artifacts"
-    folder.mkdir(exist_ok=True)
-    canaries = [
-        Path.home() / f".starcoder-canary-{token}",
-        folder / f"canary-{token}.txt",
-        Path("/tmp") / f"starcoder-canary-{token}",
-    ]
-    text = "canary-" + uuid.uuid4().hex
-    for canary in canaries:
-        canary.write_text(text)
-    pwned = [place / f"pwned-{token}" for place in (Path.home(), folder, Path("/tmp"))]
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.setblocking(False)
-    try:
-        yield Host(token, secret, text, canaries[0], canaries[1], canaries[2], pwned, listener)
-    finally:
-        listener.close()
-        os.environ.pop("STARCODER_HOSTILE_SECRET", None)
-        for path in [*canaries, *pwned]:
-            path.unlink(missing_ok=True)
+from tests.test_sandbox_hostile import CASES, LIMITS, Case, Host, hostile_host
 
 
 def _host_untouched(place: Host) -> bool:
@@ -78,7 +40,7 @@ def run_case(case: Case, tier: str) -> dict[str, Any]:
     limits: SandboxLimits = dataclasses.replace(
         LIMITS, tier=tier, require_full_isolation=False, wall_timeout_s=case.wall_timeout_s
     )
-    with host() as place:
+    with hostile_host() as place:
         values = place.values()
         report = run_tests(
             string.Template(case.code).substitute(values), string.Template(case.tests).substitute(values),

@@ -20,6 +20,8 @@ import os
 import socket
 import string
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +72,13 @@ class Host:
         }
 
 
-@pytest.fixture
-def host(monkeypatch):
-    """Canaries in the home and project folders and /tmp, a secret, a listener."""
+@contextmanager
+def hostile_host() -> Iterator[Host]:
+    """Canaries in the home and project folders and /tmp, a secret, a listener; removed after."""
     token = uuid.uuid4().hex
     secret = "s3cret-" + uuid.uuid4().hex
-    monkeypatch.setenv("STARCODER_HOSTILE_SECRET", secret)
+    saved = os.environ.get("STARCODER_HOSTILE_SECRET")
+    os.environ["STARCODER_HOSTILE_SECRET"] = secret
     artifacts = REPO / "tests" / "artifacts"
     artifacts.mkdir(exist_ok=True)
     canaries = [
@@ -91,10 +94,23 @@ def host(monkeypatch):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
-    yield Host(token, secret, canary_text, *canaries, pwned, listener)
-    listener.close()
-    for path in [*canaries, *pwned]:
-        path.unlink(missing_ok=True)
+    try:
+        yield Host(token, secret, canary_text, *canaries, pwned, listener)
+    finally:
+        listener.close()
+        for path in [*canaries, *pwned]:
+            path.unlink(missing_ok=True)
+        if saved is None:
+            os.environ.pop("STARCODER_HOSTILE_SECRET", None)
+        else:
+            os.environ["STARCODER_HOSTILE_SECRET"] = saved
+
+
+@pytest.fixture
+def host() -> Iterator[Host]:
+    """The host's canaries, secret and listener for one case."""
+    with hostile_host() as place:
+        yield place
 
 
 # -- what must hold after every case -----------------------------------------------------
@@ -484,7 +500,8 @@ for fd in range(3, 256):  # any result pipe it may have inherited
     except OSError:
         pass
 os._exit(0)
-""" + WRONG_ADD,
+"""
+        + WRONG_ADD,
         error_has=("import failed",),
     ),
     Case(
@@ -499,7 +516,8 @@ def _always_passed(item, call):
     report.longrepr = None
     return report
 reports.TestReport.from_item_and_call = staticmethod(_always_passed)
-""" + WRONG_ADD,
+"""
+        + WRONG_ADD,
         error_has=("tests failed",),
     ),
     Case(
