@@ -34,8 +34,8 @@ from starlette.concurrency import run_in_threadpool
 
 from graph import InvalidTaskError, Settings, build_graph
 from nodes.common import ModelProvider
-from service.agent import ThreadedAgent, agent_config_modifier, model_check_modifier
-from service.agents import AGENT_NAMES, agent_runnables
+from service.graph_route import ThreadedAgent, agent_config_modifier, model_check_modifier
+from service.agent_routes import AGENT_NAMES, agent_runnables
 from service.brokerruns import BrokerRuns
 from service.busy import BusyThreads
 from service.checkpointers import checkpointer_kind, is_postgres_url, open_async_checkpointer, require_async

@@ -146,13 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif not args.thread_id:
         raise CliError("--resume needs --thread-id of the run to continue")
     else:
-        with open_checkpointer(args.checkpoint) as saver:
+        with open_checkpointer(args.checkpointer) as saver:
             if saver.get_tuple({"configurable": {"thread_id": args.thread_id, "checkpoint_ns": ""}}) is None:
                 raise CliError(f"thread {args.thread_id} has no checkpoints to resume")
     _require_isolation()
     model = _load_model(args.model)
     thread_id = args.thread_id or new_thread_id()
-    with open_checkpointer(args.checkpoint) as saver:
+    with open_checkpointer(args.checkpointer) as saver:
         app = build_graph(model, settings=Settings(), checkpointer=saver)
         _say(f"Thread {thread_id}")
         result = run_task(app, task_input, thread_id=thread_id, on_node=_print_progress)
@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tests", help="a file of pytest tests the code must also pass")
     run.add_argument("--thread-id", help="checkpoint thread id (default: a new one)")
     run.add_argument("--resume", action="store_true", help="continue the thread given by --thread-id")
-    run.add_argument("--checkpoint", help="SQLite checkpoint file, or 'memory' (default: in the data folder)")
+    run.add_argument("--checkpointer", help="SQLite checkpoint file, or 'memory' (default: in the data folder)")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="run a test file against a code file in the sandbox")

@@ -1,8 +1,8 @@
 """HTTP-side logic the server wires together.
 
-- :mod:`service.agent` — the whole graph as a served runnable with threads and a
+- :mod:`service.graph_route` — the whole graph as a served runnable with threads and a
   checked input schema.
-- :mod:`service.agents` — the single agents (generate, refine, validate, review,
+- :mod:`service.agent_routes` — the single agents (generate, refine, validate, review,
   pep8, coverage, complexity) as typed runnables.
 - :mod:`service.threads` — routes over a thread's checkpoints: state, history,
   resume, replay; :mod:`service.busy` — one run at a time per thread.

@@ -38,7 +38,7 @@ from starlette.types import Scope
 
 from graph.builder import GRAPH_NAME
 from graph.runtime import new_thread_id
-from service.agent import TaskRequest, check_model_choice, check_thread_id
+from service.graph_route import TaskRequest, check_model_choice, check_thread_id
 from service.lgschemas import (
     AssistantRecord,
     AssistantSearch,

@@ -23,7 +23,7 @@ from langgraph.types import StateSnapshot
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from service.agent import check_thread_id
+from service.graph_route import check_thread_id
 from service.busy import BusyThreads
 
 __all__ = ["CheckpointSummary", "ReplayRequest", "ThreadState", "thread_routes"]

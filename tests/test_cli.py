@@ -36,7 +36,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
         (["run", "x", "--max-iterations", "99"], "0 to 10"),
         (["run", "x", "--tests", "/no/such/file.py"], "not found"),
         (["run", "--resume"], "--thread-id"),
-        (["run", "--resume", "--thread-id", "never-ran", "--checkpoint", "memory"], "no checkpoints to resume"),
+        (["run", "--resume", "--thread-id", "never-ran", "--checkpointer", "memory"], "no checkpoints to resume"),
         (["run", "x", "--no-such-option"], "unrecognized arguments"),
         (["validate", "/no/such/code.py", "/no/such/tests.py"], "not found"),
         (["graph", "--format", "svg"], "invalid choice"),

@@ -327,7 +327,7 @@ def agent_runnables(
     """Return each agent as a typed runnable, keyed by its route name.
 
     ``max_concurrency`` bounds how many items of one batch run at once, as it does for
-    the whole graph (:meth:`service.agent.ThreadedAgent.wrap`).
+    the whole graph (:meth:`service.graph_route.ThreadedAgent.wrap`).
     """
     agents = _Agents(model, settings or Settings())
     runnables: dict[str, Runnable] = {}
