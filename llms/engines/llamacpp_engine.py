@@ -65,22 +65,16 @@ class LlamaCppEngine:
                 stop_token_ids=[eos],
             )
 
-    def prompt_tokens(
-        self, messages: Sequence[ChatMessage], settings: RoleSettings
-    ) -> tuple[list[int], str]:
+    def prompt_tokens(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> tuple[list[int], str]:
         """Return the prompt's tokens and the answer opening (base models only)."""
         if self._formatter is not None:
             result = self._formatter(messages=list(messages))
-            tokens = self.llama.tokenize(
-                result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-            )
+            tokens = self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
             return tokens, ""
         text, opening = completion_prompt(messages, settings.stop)
         return self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=False), opening
 
-    def stream(
-        self, messages: Sequence[ChatMessage], settings: RoleSettings
-    ) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> Iterator[str | Completion]:
         """Yield text pieces, then one :class:`Completion` (see :class:`Engine`)."""
         import llama_cpp
 
@@ -145,9 +139,7 @@ def gguf_path(preset: Preset) -> Path | None:
     return None
 
 
-def load_llama_cpp(
-    preset: Preset, plan: DevicePlan, *, n_ctx: int = DEFAULT_CONTEXT
-) -> LlamaCppEngine:
+def load_llama_cpp(preset: Preset, plan: DevicePlan, *, n_ctx: int = DEFAULT_CONTEXT) -> LlamaCppEngine:
     """Load ``preset``'s GGUF weights with llama.cpp.
 
     Raises:
@@ -159,14 +151,11 @@ def load_llama_cpp(
     except ImportError as exc:
         raise ModelLoadError(
             preset.name,
-            "the llama.cpp engine needs llama-cpp-python "
-            "(pip install 'starcoder-agents[llamacpp]')",
+            "the llama.cpp engine needs llama-cpp-python (pip install 'starcoder-agents[llamacpp]')",
         ) from exc
     path = gguf_path(preset)
     if path is None:
-        raise ModelLoadError(
-            preset.name, "the llama.cpp engine needs GGUF weights; use engine='transformers'"
-        )
+        raise ModelLoadError(preset.name, "the llama.cpp engine needs GGUF weights; use engine='transformers'")
     if not path.is_file():
         raise ModelLoadError(preset.name, f"no such GGUF file: {path}")
     try:

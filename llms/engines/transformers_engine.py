@@ -1,9 +1,8 @@
 """The transformers engine: loads any causal LM (Hub id, folder, GGUF) and generates in batches.
 
 Loading: GGUF weights are dequantized by transformers (slow: ~30 s for 0.5B on a CPU), so
-the result is converted once into a plain checkpoint (safetensors + config + tokenizer)
-in the user cache, checked tensor by tensor against the model in memory, and marked
-complete by a manifest written last; later loads read that checkpoint in seconds.
+the result is converted once into a plain checkpoint in the user cache
+(:mod:`llms.gguf_conversion`); later loads read that checkpoint in seconds.
 
 Generation: every call goes through a :class:`~llms.batching.BatchingQueue`, so calls
 that arrive together run as one left-padded ``generate``. A per-step hook (a
@@ -13,10 +12,8 @@ row as soon as its role's stop rule closes, its token budget is spent, or it end
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,15 +25,15 @@ from llms.batching import BatchingQueue, BatchJob
 from llms.devices import DevicePlan, available_memory_bytes
 from llms.engines.base import AnswerTracker, Completion, FinishReason
 from llms.errors import ModelLoadError
-from llms.packaged import assemble, cache_dir
+from llms.gguf_conversion import convert_gguf, converted_dir, is_converted
+from llms.packaged import assemble
 from llms.presets import Preset, RoleSettings
 from llms.prompting import ChatMessage, completion_prompt
 
-__all__ = ["TransformersEngine", "convert_gguf", "hub_cached", "load_transformers"]
+__all__ = ["TransformersEngine", "hub_cached", "load_transformers"]
 
 logger = logging.getLogger(__name__)
 
-_MANIFEST = "converted.json"
 _CONVERT_LOCK = threading.Lock()
 
 
@@ -93,17 +90,13 @@ class TransformersEngine:
     def prompt(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> tuple[str, str]:
         """Return ``(prompt text, answer opening)`` for ``messages``."""
         if self.chat:
-            text = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
             return str(text), ""
         return completion_prompt(messages, settings.stop)
 
     # -- generation ------------------------------------------------------------------
 
-    def stream(
-        self, messages: Sequence[ChatMessage], settings: RoleSettings
-    ) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> Iterator[str | Completion]:
         """Yield text pieces, then one :class:`Completion` (see :class:`Engine`)."""
         prompt, opening = self.prompt(messages, settings)
         key = (settings.temperature > 0, settings.temperature, settings.top_p, settings.seed)
@@ -115,9 +108,7 @@ class TransformersEngine:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         prompts = [job.payload[0] for job in jobs]
-        encoded = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=False
-        )
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = {k: v.to(self.model.device) for k, v in encoded.items()}
         prompt_len = encoded["input_ids"].shape[1]
         lengths = encoded["attention_mask"].sum(dim=1).tolist()
@@ -150,9 +141,7 @@ class TransformersEngine:
                         last = ids[-1]
                         ended = last in eos_ids
                         text_ids = ids[:-1] if ended else ids
-                        piece = row.tracker.update(
-                            tokenizer.decode(text_ids, skip_special_tokens=True)
-                        )
+                        piece = row.tracker.update(tokenizer.decode(text_ids, skip_special_tokens=True))
                         if piece:
                             row.job.put(piece)
                         row.output_tokens = len(ids)
@@ -215,15 +204,13 @@ def _check_memory(preset: Preset, plan: DevicePlan) -> None:
     if have is not None and need > have:
         raise ModelLoadError(
             preset.name,
-            f"not enough memory: ~{need / 2**30:.1f} GiB needed in {plan.dtype_name}, "
-            f"{have / 2**30:.1f} GiB available",
+            f"not enough memory: ~{need / 2**30:.1f} GiB needed in {plan.dtype_name}, {have / 2**30:.1f} GiB available",
         )
 
 
 def _offline() -> bool:
     return any(
-        os.environ.get(var, "").lower() in {"1", "true", "yes"}
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+        os.environ.get(var, "").lower() in {"1", "true", "yes"} for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
 
 
@@ -246,17 +233,13 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
 
     url = urlparse(constants.ENDPOINT)
     try:
-        with socket.create_connection(
-            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout_s
-        ):
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout_s):
             return True
     except OSError:
         return False
 
 
-def _from_pretrained(
-    preset: Preset, plan: DevicePlan, folder: str, **extra: Any
-) -> tuple[Any, Any]:
+def _from_pretrained(preset: Preset, plan: DevicePlan, folder: str, **extra: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not Path(folder).exists() and not hub_cached(folder):
@@ -288,51 +271,6 @@ def _from_pretrained(
     return model, tokenizer
 
 
-def _converted_dir(preset: Preset, gguf: Path) -> Path:
-    tag = preset.packaged.sha256[:16] if preset.packaged and preset.packaged.sha256 else gguf.stem
-    return cache_dir() / "converted" / f"{preset.name.replace('/', '--')}-{tag}"
-
-
-def _manifest_ok(folder: Path, gguf: Path) -> bool:
-    try:
-        manifest = json.loads((folder / _MANIFEST).read_text())
-    except (OSError, ValueError):
-        return False
-    return manifest.get("source") == gguf.name and manifest.get("size") == gguf.stat().st_size
-
-
-def convert_gguf(model: Any, tokenizer: Any, target: Path, gguf: Path) -> None:
-    """Save a GGUF-loaded model as a plain checkpoint in ``target``, checked, atomically."""
-    from safetensors import safe_open
-
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    # transformers refuses to save a model that its GGUF quantizer produced; the weights
-    # are already plain dequantized tensors, so dropping the quantizer marks is enough.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    for holder in (model, model.config):
-        if hasattr(holder, "quantization_config"):
-            delattr(holder, "quantization_config")
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    state = model.state_dict()
-    seen: set[str] = set()
-    for file in sorted(tmp.glob("*.safetensors")):
-        with safe_open(str(file), framework="pt") as saved:
-            for key in saved.keys():  # noqa: SIM118 - safe_open has no __iter__
-                if not saved.get_tensor(key).equal(state[key]):
-                    raise ModelLoadError(str(target.name), f"converted tensor {key} differs")
-                seen.add(key)
-    missing = {k for k in state if k not in seen and not k.startswith("lm_head")}
-    if missing:
-        raise ModelLoadError(str(target.name), f"converted checkpoint lacks {sorted(missing)[:3]}")
-    (tmp / _MANIFEST).write_text(json.dumps({"source": gguf.name, "size": gguf.stat().st_size}))
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)
-
-
 def load_transformers(preset: Preset, plan: DevicePlan, **queue_options: Any) -> TransformersEngine:
     """Load ``preset`` with transformers on ``plan``'s device.
 
@@ -347,16 +285,12 @@ def load_transformers(preset: Preset, plan: DevicePlan, **queue_options: Any) ->
         gguf = Path(preset.source) / preset.gguf_file
     if gguf is None:
         model, tokenizer = _from_pretrained(preset, plan, preset.source)
-        return TransformersEngine(
-            model, tokenizer, preset=preset, plan=plan, source=preset.source, **queue_options
-        )
-    converted = _converted_dir(preset, gguf)
+        return TransformersEngine(model, tokenizer, preset=preset, plan=plan, source=preset.source, **queue_options)
+    converted = converted_dir(preset, gguf)
     with _CONVERT_LOCK:
-        if not _manifest_ok(converted, gguf):
+        if not is_converted(converted, gguf):
             logger.info("converting %s to a plain checkpoint (once)", gguf)
-            cpu = DevicePlan(
-                device="cpu", dtype_name="float32", device_map=None, threads=plan.threads
-            )
+            cpu = DevicePlan(device="cpu", dtype_name="float32", device_map=None, threads=plan.threads)
             model, tokenizer = _from_pretrained(preset, cpu, str(gguf.parent), gguf_file=gguf.name)
             try:
                 convert_gguf(model, tokenizer, converted, gguf)
@@ -364,11 +298,7 @@ def load_transformers(preset: Preset, plan: DevicePlan, **queue_options: Any) ->
                 logger.warning("could not cache the converted %s: %s", preset.name, exc)
                 if plan.device != "cpu":
                     model = model.to(plan.device, dtype=plan.torch_dtype())
-                return TransformersEngine(
-                    model, tokenizer, preset=preset, plan=plan, source=str(gguf), **queue_options
-                )
+                return TransformersEngine(model, tokenizer, preset=preset, plan=plan, source=str(gguf), **queue_options)
             del model, tokenizer
     model, tokenizer = _from_pretrained(preset, plan, str(converted))
-    return TransformersEngine(
-        model, tokenizer, preset=preset, plan=plan, source=str(gguf), **queue_options
-    )
+    return TransformersEngine(model, tokenizer, preset=preset, plan=plan, source=str(gguf), **queue_options)
