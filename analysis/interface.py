@@ -225,8 +225,7 @@ def reconcile_tests(tests: str, code: str) -> str:
         return tests
     body: list[ast.stmt] = []
     for node in tree.body:
-        is_def = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        if is_def and node.name in names:  # type: ignore[union-attr]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name in names:
             continue  # a local copy would be tested instead of the solution
         if isinstance(node, ast.ImportFrom) and _points_at_solution(node, names):
             node = ast.ImportFrom(module=MODULE, names=node.names, level=0)

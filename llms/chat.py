@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -168,14 +168,14 @@ class StopRuleChatModel(BaseChatModel):
         tracker = AnswerTracker(self.settings)
         generated = ""
         pieces = 0
-        usage: dict[str, int] = {}
+        usage: UsageMetadata | None = None
         started = time.perf_counter()
         stream = self.inner.stream(messages, stop=stop, **self._inner_kwargs(kwargs))
         finish = "eos"
         try:
             for chunk in stream:
                 if isinstance(chunk, AIMessageChunk) and chunk.usage_metadata:
-                    usage = dict(chunk.usage_metadata)
+                    usage = chunk.usage_metadata
                 text = chunk.content if isinstance(chunk.content, str) else chunk.text
                 if not text:
                     continue
@@ -195,8 +195,8 @@ class StopRuleChatModel(BaseChatModel):
             if close is not None:
                 close()  # drops the HTTP stream: the server stops generating
         seconds = time.perf_counter() - started
-        output_tokens = int(usage.get("output_tokens") or pieces)
-        input_tokens = int(usage.get("input_tokens") or 0)
+        output_tokens = (usage["output_tokens"] if usage else 0) or pieces
+        input_tokens = usage["input_tokens"] if usage else 0
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
@@ -219,13 +219,4 @@ class StopRuleChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        merged: AIMessageChunk | None = None
-        for chunk in self._stream(messages, stop=stop, run_manager=None, **kwargs):
-            merged = chunk.message if merged is None else merged + chunk.message  # type: ignore[operator]
-        assert merged is not None
-        message = AIMessage(
-            content=merged.content,
-            usage_metadata=merged.usage_metadata,
-            response_metadata=merged.response_metadata,
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return generate_from_stream(self._stream(messages, stop=stop, run_manager=None, **kwargs))

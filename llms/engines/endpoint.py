@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llms.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
 
 __all__ = ["ENDPOINT_PREFIX", "EndpointSpec", "build_endpoint_chat", "parse_endpoint"]
 
@@ -64,7 +68,7 @@ def parse_endpoint(name: str | None) -> EndpointSpec | None:
     )
 
 
-def build_endpoint_chat(spec: EndpointSpec) -> object:
+def build_endpoint_chat(spec: EndpointSpec) -> BaseChatModel:
     """Return a ``ChatHuggingFace`` that talks to ``spec``'s server (no request is sent)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
         raise ModelLoadError(
@@ -74,7 +78,7 @@ def build_endpoint_chat(spec: EndpointSpec) -> object:
         )
     from langchain_huggingface import ChatHuggingFace, HuggingFaceEndpoint
 
-    llm = HuggingFaceEndpoint(
+    llm = HuggingFaceEndpoint(  # type: ignore[call-arg] # its validator fills model in from endpoint_url
         endpoint_url=spec.base_url,
         timeout=spec.timeout_s,
         task="text-generation",

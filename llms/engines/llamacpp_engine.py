@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llms.devices import DevicePlan
 from llms.engines.base import AnswerTracker, Completion, FinishReason
@@ -23,6 +23,9 @@ from llms.errors import ModelLoadError
 from llms.packaged import assemble
 from llms.presets import Preset, RoleSettings
 from llms.prompting import ChatMessage, completion_prompt
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 __all__ = ["LlamaCppEngine", "llama_cpp_available", "load_llama_cpp"]
 
@@ -68,7 +71,7 @@ class LlamaCppEngine:
     def prompt_tokens(self, messages: Sequence[ChatMessage], settings: RoleSettings) -> tuple[list[int], str]:
         """Return the prompt's tokens and the answer opening (base models only)."""
         if self._formatter is not None:
-            result = self._formatter(messages=list(messages))
+            result = self._formatter(messages=cast("list[ChatCompletionRequestMessage]", list(messages)))
             tokens = self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
             return tokens, ""
         text, opening = completion_prompt(messages, settings.stop)

@@ -116,8 +116,9 @@ class CodeProcess:
             value = self.request({"op": "finish"}).get("value")
         except (CodeProcessEnded, NotPlainData, ImportFailed, RuntimeError):
             return None
-        ok = type(value) in (int, float) and 0 <= value <= 100
-        return float(value) if ok else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if 0 <= value <= 100 else None
 
     def stop(self) -> None:
         """Kill the process, if it runs."""
@@ -243,7 +244,7 @@ def _copy_back(args: tuple[Any, ...], after: object) -> None:
     if not isinstance(after, dict):
         return
     for index, data in after.items():
-        original = args[int(index)] if str(index).isdigit() and int(index) < len(args) else None
+        original: Any = args[int(index)] if str(index).isdigit() and int(index) < len(args) else None
         new = decode(data, _incoming)
         if type(original) is list and type(new) is list:
             original[:] = new

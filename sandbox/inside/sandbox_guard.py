@@ -23,6 +23,7 @@ It does four things:
 
 from __future__ import annotations
 
+import importlib.abc
 import json
 import linecache
 import os
@@ -73,7 +74,7 @@ def _refuse_test_plugins(config: pytest.Config) -> None:
     manager.consider_module = guarded  # type: ignore[method-assign]
 
 
-class _StandInFinder:
+class _StandInFinder(importlib.abc.Loader):
     """Answers ``import <module>`` with the stand-in (a syntax error surfaces there)."""
 
     def __init__(self, module: str, code_dir: str) -> None:
