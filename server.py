@@ -12,9 +12,9 @@ Routes (each LangServe path has ``invoke``, ``batch``, ``stream``, ``stream_log`
   and ``langgraph_sdk`` (see :mod:`service.lgapi`).
 - ``GET /health``, ``GET /stats``, ``GET /graph?format=mermaid|ascii|png``.
 
-The logic lives in :mod:`service`: the served agent and its thread handling, the
-single agents, the limits, rate limits and API keys, the refusal to serve a public
-address without a key, the counters, the checkpointer.
+The logic lives in :mod:`service`: the served graph, the single agents, one run at a
+time per thread, the limits, rate limits and API keys, the refusal to serve a public
+address without a key, the counters; and in :mod:`graph.checkpoint`, the checkpointer.
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ from langserve import add_routes
 from starlette.concurrency import run_in_threadpool
 
 from graph import InvalidTaskError, Settings, build_graph
+from graph.checkpoint import checkpointer_kind, open_async_checkpointer
 from nodes.common import ModelProvider
-from service.graph_route import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.agent_routes import AGENT_NAMES, agent_runnables
 from service.brokerruns import BrokerRuns
-from service.busy import BusyThreads
-from service.checkpointers import checkpointer_kind, is_postgres_url, open_async_checkpointer, require_async
 from service.exposure import check_exposure, warn_if_insecure
+from service.graph_route import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.info import (
     GraphPictureError,
     Health,
@@ -58,10 +57,10 @@ from service.middleware import (
     ErrorResponseMiddleware,
     RunLimitMiddleware,
     RunSlots,
-    ThreadIdHeaderMiddleware,
 )
 from service.ratelimit import RateLimitMiddleware
 from service.stats import RunStats, StatsSnapshot
+from service.thread_claims import ThreadClaimMiddleware, ThreadClaims
 from service.threads import thread_routes
 
 __all__ = ["create_app", "serve"]
@@ -99,22 +98,30 @@ def create_app(
     api_keys = tuple(api_keys) if api_keys is not None else api_keys_from_env()
     exposure = check_exposure(host, api_key_set=bool(api_keys), insecure=insecure)
     queue = queue or QueueSettings()
-    if queue.enabled and not (isinstance(checkpointer, str) and is_postgres_url(checkpointer)):
-        raise ValueError("runs on workers need the PostgreSQL checkpointer the workers share: give its URL")
     stats = RunStats()
     slots = RunSlots()
-    busy = BusyThreads()  # one run at a time per thread
+    claims = ThreadClaims()  # one run at a time per thread, whichever route runs it
     gate = asyncio.Semaphore(limits.max_running)  # the run slots, shared by both APIs
     graph = build_graph(model, settings=settings)  # the checkpointer is attached at start-up
     agent = ThreadedAgent.wrap(graph, callbacks=[stats], max_concurrency=limits.max_running)
+    runs: LocalRuns | BrokerRuns = (
+        BrokerRuns(queue, checkpointer)
+        if queue.enabled
+        else LocalRuns(
+            graph,
+            claims=claims,
+            slots=slots,
+            gate=gate,
+            max_running=limits.max_running,
+            max_queued=limits.max_queued,
+            callbacks=[stats],
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if isinstance(checkpointer, BaseCheckpointSaver):
-                saver = require_async(checkpointer)
-            else:
-                saver = await stack.enter_async_context(open_async_checkpointer(checkpointer))
+            saver = await stack.enter_async_context(open_async_checkpointer(checkpointer))
             # LangServe needs the graph (for its schemas) when the routes are added; an
             # async checkpointer can only open inside the server's event loop, so it is
             # attached to the compiled graph here, before the first request.
@@ -134,24 +141,11 @@ def create_app(
         lifespan=lifespan,
     )
 
-    add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name, busy))
+    add_routes(app, agent, path="/agent", per_req_config_modifier=agent_config_modifier(model.name, claims))
     for name, runnable in agent_runnables(model, settings, stats=stats, max_concurrency=limits.max_running).items():
         modifier = model_check_modifier(model.name, runnable.InputType)
         add_routes(app, runnable, path=f"/agents/{name}", per_req_config_modifier=modifier)
-    app.include_router(thread_routes(graph, agent, busy))
-    runs: LocalRuns | BrokerRuns = (
-        BrokerRuns(queue, str(checkpointer))
-        if queue.enabled
-        else LocalRuns(
-            graph,
-            busy=busy,
-            slots=slots,
-            gate=gate,
-            max_running=limits.max_running,
-            max_queued=limits.max_queued,
-            callbacks=[stats],
-        )
-    )
+    app.include_router(thread_routes(graph, agent, claims))
     app.include_router(lg_routes(graph, runs, model.name))
 
     @app.get("/health", tags=["server"])
@@ -215,7 +209,7 @@ def create_app(
 
     # The last added is the outermost: the key, then the client's rate, before a body is read.
     app.add_middleware(ErrorResponseMiddleware)
-    app.add_middleware(ThreadIdHeaderMiddleware, busy=busy)
+    app.add_middleware(ThreadClaimMiddleware, claims=claims)
     app.add_middleware(
         RunLimitMiddleware,
         max_running=limits.max_running,

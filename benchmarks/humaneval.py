@@ -131,9 +131,11 @@ def per_node(timings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
+    from graph.runtime import run_task
+
     started = time.perf_counter()
-    config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
-    result = app.invoke({"task": problem["prompt"], "entry_point": problem["entry_point"]}, config)
+    task = {"task": problem["prompt"], "entry_point": problem["entry_point"]}
+    result = run_task(app, task, thread_id=f"bench-{uuid.uuid4().hex}")
     seconds = round(time.perf_counter() - started, 2)
     timings = result.get("node_timings", [])
     outcome = Outcome(

@@ -12,13 +12,14 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from collections import defaultdict
+from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graph import Settings, build_graph
 from graph.config import data_home
+from graph.runtime import run_task
 
 TASKS = (
     "Write a function is_palindrome(text) that returns True when text reads the same forwards and "
@@ -48,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - started
     settings = Settings(max_iterations=args.max_iterations, results_dir=str(data_home() / "bench-runs"))
     app = build_graph(model, settings=settings, checkpointer=InMemorySaver())
-    rows, per_node = [], defaultdict(float)
+    rows: list[dict[str, Any]] = []
+    per_node: defaultdict[str, float] = defaultdict(float)
     tokens = model_s = 0.0
     for task in TASKS:
         t0 = time.perf_counter()
-        result = app.invoke({"task": task}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+        result = run_task(app, {"task": task})
         wall = time.perf_counter() - t0
         for timing in result["node_timings"]:
             per_node[timing["node"]] += timing["seconds"]

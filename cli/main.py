@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -78,7 +78,7 @@ def _load_model(name: str | None):
 # -- run -----------------------------------------------------------------------------
 
 
-def _print_progress(node: str, timing: dict) -> None:
+def _print_progress(node: str, timing: Mapping[str, Any]) -> None:
     tokens = f", {timing['output_tokens']} tokens" if timing["output_tokens"] else ""
     _say(f"[{node:<8}] iteration {timing['iteration']}  {timing['seconds']:6.1f}s{tokens}  {timing['summary']}")
 
@@ -123,8 +123,10 @@ def _print_result(result: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from langchain_core.runnables import RunnableConfig
+
     from graph import Settings, build_graph
-    from graph.checkpoint import open_checkpointer
+    from graph.checkpoint import CheckpointerError, open_checkpointer
     from graph.runtime import new_thread_id, run_task
     from graph.state import InvalidTaskError, check_task_input
 
@@ -145,17 +147,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from exc
     elif not args.thread_id:
         raise CliError("--resume needs --thread-id of the run to continue")
-    else:
+    try:
         with open_checkpointer(args.checkpointer) as saver:
-            if saver.get_tuple({"configurable": {"thread_id": args.thread_id, "checkpoint_ns": ""}}) is None:
+            resuming: RunnableConfig = {"configurable": {"thread_id": args.thread_id, "checkpoint_ns": ""}}
+            if args.resume and saver.get_tuple(resuming) is None:
                 raise CliError(f"thread {args.thread_id} has no checkpoints to resume")
-    _require_isolation()
-    model = _load_model(args.model)
-    thread_id = args.thread_id or new_thread_id()
-    with open_checkpointer(args.checkpointer) as saver:
-        app = build_graph(model, settings=Settings(), checkpointer=saver)
-        _say(f"Thread {thread_id}")
-        result = run_task(app, task_input, thread_id=thread_id, on_node=_print_progress)
+            _require_isolation()
+            model = _load_model(args.model)
+            thread_id = args.thread_id or new_thread_id()
+            app = build_graph(model, settings=Settings(), checkpointer=saver)
+            _say(f"Thread {thread_id}")
+            result = run_task(app, task_input, thread_id=thread_id, on_node=_print_progress)
+    except CheckpointerError as exc:
+        raise CliError(str(exc)) from exc
     if not result.get("code") and "passed" not in result:
         raise CliError(f"thread {thread_id} has no run to resume")
     total = sum(t["seconds"] for t in result.get("node_timings", []))
@@ -331,7 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from service.checkpointers import is_postgres_url
+    from graph.checkpoint import is_postgres_url
     from service.jobs import QueueSettings
 
     queue = QueueSettings(**{k: v for k, v in (("broker_url", args.broker), ("queue", args.queue)) if v})
@@ -370,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tests", help="a file of pytest tests the code must also pass")
     run.add_argument("--thread-id", help="checkpoint thread id (default: a new one)")
     run.add_argument("--resume", action="store_true", help="continue the thread given by --thread-id")
-    run.add_argument("--checkpointer", help="SQLite checkpoint file, or 'memory' (default: in the data folder)")
+    run.add_argument(
+        "--checkpointer", help="SQLite file, 'memory', or a postgres:// URL (default: a SQLite file in the data folder)"
+    )
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="run a test file against a code file in the sandbox")

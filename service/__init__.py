@@ -5,7 +5,9 @@
 - :mod:`service.agent_routes` — the single agents (generate, refine, validate, review,
   pep8, coverage, complexity) as typed runnables.
 - :mod:`service.threads` — routes over a thread's checkpoints: state, history,
-  resume, replay; :mod:`service.busy` — one run at a time per thread.
+  resume, replay.
+- :mod:`service.thread_claims` — one run at a time per thread, whichever route runs
+  it: claiming and freeing a thread, the 409, the multitask strategies of ``/lg``.
 - :mod:`service.middleware` and :mod:`service.limits` — API keys, body and batch
   limits, bounded concurrent runs; :mod:`service.ratelimit` — a token bucket per
   client; :mod:`service.exposure` — no open server on a public address.
@@ -18,5 +20,6 @@
   :mod:`service.events` (progress and cancels through Redis) and
   :mod:`service.worker` (``starcoder-agents worker``).
 - :mod:`service.stats` — counters of finished runs; :mod:`service.info` — health
-  and graph pictures; :mod:`service.checkpointers` — SQLite or PostgreSQL, async.
+  and graph pictures. The checkpointer (SQLite or PostgreSQL) is opened by
+  :mod:`graph.checkpoint`, for the server as for the command line.
 """

@@ -5,7 +5,7 @@ The replica holds no run state: it writes the run's record to PostgreSQL
 and reads progress from Redis (:mod:`service.events`). Any replica can answer for any
 run, and any worker can run it (``starcoder-agents worker``, :mod:`service.worker`).
 
-The multitask strategies hold across replicas: ``reject`` checks and inserts under
+The multitask strategies (see :mod:`service.thread_claims`) hold across replicas: ``reject`` checks and inserts under
 the thread's advisory lock; ``enqueue`` relies on workers starting a thread's runs
 in order; ``interrupt`` cancels the runs in progress first. The ``max_running`` and
 ``max_queued`` limits of the API process do not apply to these runs: the number of
@@ -23,12 +23,13 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from graph.checkpoint import is_postgres_url
 from service.events import RedisRunEvents
 from service.jobs import RUN_TASK, QueueSettings, celery_app
 from service.lgschemas import TERMINAL_STATUSES, RunCreate, RunRecord, RunStatus
-from service.localruns import conflict
 from service.runs import RunOutcome, new_run_record
 from service.runstore import PostgresRunStore, open_run_store
+from service.thread_claims import thread_busy
 
 __all__ = ["BrokerRuns"]
 
@@ -38,7 +39,9 @@ logger = logging.getLogger(__name__)
 class BrokerRuns:
     """Threads and runs in PostgreSQL, executed by workers behind the broker."""
 
-    def __init__(self, queue: QueueSettings, checkpointer_url: str) -> None:
+    def __init__(self, queue: QueueSettings, checkpointer_url: object) -> None:
+        if not (isinstance(checkpointer_url, str) and is_postgres_url(checkpointer_url)):
+            raise ValueError("runs on workers need the PostgreSQL checkpointer the workers share: give its URL")
         self.queue = queue
         self.checkpointer_url = checkpointer_url
         self.celery = celery_app(queue)
@@ -97,7 +100,7 @@ class BrokerRuns:
             record, body.model_dump(mode="json"), reject_if_busy=body.multitask_strategy == "reject"
         )
         if not stored:
-            raise conflict(thread_id)
+            raise thread_busy(thread_id, strategies=True)
         try:
             await run_in_threadpool(self.celery.send_task, RUN_TASK, args=[record["run_id"]], queue=self.queue.queue)
         except Exception as exc:  # the broker stayed away through the publish retries

@@ -26,9 +26,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from graph.runtime import new_thread_id
 from graph.state import MAX_TASK_CHARS, check_task_input
-from service.busy import BusyThreads
-from service.middleware import set_thread_id
 from service.schemas import FormModel, OptionalInt, OptionalNumber, OptionalText
+from service.thread_claims import ThreadClaims
 
 __all__ = [
     "THREAD_ID_SPEC",
@@ -141,8 +140,8 @@ def _named_models(body: object) -> list[object]:
     """
     if not isinstance(body, dict):
         return []
-    inputs = body.get("inputs") if isinstance(body.get("inputs"), list) else [body.get("input")]
-    configs = body.get("config") if isinstance(body.get("config"), list) else [body.get("config")]
+    inputs = body["inputs"] if isinstance(body.get("inputs"), list) else [body.get("input")]
+    configs = body["config"] if isinstance(body.get("config"), list) else [body.get("config")]
     named = [item.get("model") for item in inputs if isinstance(item, dict)]
     for config in configs:
         configurable = config.get("configurable") if isinstance(config, dict) else None
@@ -200,14 +199,14 @@ def _shared_batch_config(body: object) -> bool:
     )
 
 
-def agent_config_modifier(served: str, busy: BusyThreads | None = None) -> PerRequestModifier:
+def agent_config_modifier(served: str, claims: ThreadClaims) -> PerRequestModifier:
     """The ``per_req_config_modifier`` of ``/agent``: check the model, settle the thread id.
 
     The thread id comes from ``config.configurable.thread_id``, else the ``X-Thread-Id``
     header, else a fresh one; it is echoed in the ``X-Thread-Id`` response header.
     A batch without ids is left alone so that each item gets its own thread; one
-    thread id shared by several items of a batch is refused (422). With ``busy``,
-    the run claims its thread: a second run on a thread already running is a 409.
+    thread id shared by several items of a batch is refused (422). The run claims its
+    thread in ``claims``: a second run on a thread already running is a 409.
     """
     check_model = model_check_modifier(served, TaskRequest)
 
@@ -224,10 +223,7 @@ def agent_config_modifier(served: str, busy: BusyThreads | None = None) -> PerRe
             thread_id = new_thread_id()
         if thread_id:
             configurable["thread_id"] = thread_id
-            if busy is not None:
-                busy.claim_for_request(request.state, thread_id)
-            if not is_batch:
-                set_thread_id(request.state, thread_id)
+            claims.claim_for_request(request.state, thread_id, report=not is_batch)
         return {**config, "configurable": configurable}
 
     return modify

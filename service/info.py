@@ -134,7 +134,7 @@ def draw_graph(graph: CompiledStateGraph, fmt: PictureFormat) -> str | bytes:
         except ImportError as exc:
             raise GraphPictureError(f"ASCII pictures need grandalf: {exc}") from exc
     try:
-        png = drawable.draw_png()
+        png = drawable.draw_png(None)
     except ImportError as exc:
         raise GraphPictureError(f"PNG pictures need pygraphviz (and Graphviz): {exc}") from exc
     if not isinstance(png, bytes):

@@ -16,7 +16,7 @@ older ``/threads/{id}/state|history|resume|replay`` routes, whose shapes differ.
   ``POST /runs``, ``/runs/stream``, ``/runs/wait``, which make a thread for the run.
 
 Unknown assistants, threads and runs are 404; a second run on a busy thread follows
-its ``multitask_strategy`` (see :mod:`service.localruns`). Where runs execute is the
+its ``multitask_strategy`` (see :mod:`service.thread_claims`). Where runs execute is the
 backend's business: in this process (:class:`service.localruns.LocalRuns`), or on
 workers behind a broker.
 """

@@ -3,14 +3,10 @@
 With no broker configured, ``starcoder-agents serve`` runs each run as an asyncio task
 of its own process, as ``/agent`` does: records and event buffers live in memory and
 go with the process. Runs share the ``max_running`` slots and ``max_queued`` places of
-the LangServe routes (one semaphore, one set of counters), and claim their thread in
-:class:`service.busy.BusyThreads`, so ``/agent`` and these routes never run one
-thread twice at once.
-
-A second run on a thread that has one follows its ``multitask_strategy``:
-``reject`` (the default, as ``/agent``: 409 at once), ``enqueue`` (it waits, in
-order, and starts when the runs before it have ended), or ``interrupt`` (the runs in
-progress are cancelled — their last checkpoint stays — and it starts).
+the LangServe routes (one semaphore, one set of counters), and their threads with
+them through :class:`service.thread_claims.ThreadClaims`, which also applies a
+second run's ``multitask_strategy`` (``reject``, ``enqueue``, ``interrupt``), so
+``/agent`` and these routes never run one thread twice at once.
 """
 
 from __future__ import annotations
@@ -26,10 +22,10 @@ from typing import Any
 from fastapi import HTTPException
 from langgraph.graph.state import CompiledStateGraph
 
-from service.busy import BusyThreads
 from service.lgschemas import TERMINAL_STATUSES, RunCreate, RunRecord, RunStatus
 from service.middleware import RunSlots
 from service.runs import RunOutcome, execute_run, new_run_record, now_iso
+from service.thread_claims import ThreadClaims
 
 __all__ = ["LocalRuns", "RunChannel", "ThreadMeta"]
 
@@ -79,15 +75,6 @@ class RunChannel:
                 return
 
 
-def conflict(thread_id: str) -> HTTPException:
-    """The 409 for a run on a thread that already has one, under ``reject``."""
-    return HTTPException(
-        409,
-        f"thread {thread_id!r} already has a run in progress; wait for it, or send "
-        "multitask_strategy 'enqueue' or 'interrupt'",
-    )
-
-
 class LocalRuns:
     """Threads and runs of this process, executed here through ``graph``."""
 
@@ -95,7 +82,7 @@ class LocalRuns:
         self,
         graph: CompiledStateGraph,
         *,
-        busy: BusyThreads,
+        claims: ThreadClaims,
         slots: RunSlots,
         gate: asyncio.Semaphore,
         max_running: int,
@@ -103,7 +90,7 @@ class LocalRuns:
         callbacks: Sequence[Any] = (),
     ) -> None:
         self.graph = graph
-        self.busy = busy
+        self.claims = claims
         self.slots = slots
         self.gate = gate
         self.capacity = max_running + max_queued
@@ -113,7 +100,6 @@ class LocalRuns:
         self.outcomes: dict[str, RunOutcome] = {}
         self.channels: dict[str, RunChannel] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._thread_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._started: set[str] = set()
 
@@ -149,18 +135,13 @@ class LocalRuns:
 
     async def submit(self, thread_id: str, body: RunCreate, assistant_id: str) -> RunRecord:
         """Start a run of ``body`` on ``thread_id`` under its multitask strategy (409 or 429 when refused)."""
-        active = await self.active_runs(thread_id)
-        if active and body.multitask_strategy == "reject":
-            raise conflict(thread_id)
-        if thread_id in self.busy and not active:
-            raise conflict(thread_id)  # held by a run through /agent or /threads
+        to_interrupt = self.claims.admit(thread_id, body.multitask_strategy, await self.active_runs(thread_id))
         if self.slots.running + self.slots.queued >= self.capacity:  # runs of both APIs, running or waiting
             self.slots.rejected += 1
             detail = "the server is busy: every run slot and queue place is taken; try again later"
             raise HTTPException(429, detail, {"Retry-After": "5"})
-        if body.multitask_strategy == "interrupt":
-            for run in active:
-                await self.cancel(run["run_id"])
+        for run in to_interrupt:
+            await self.cancel(run["run_id"])
         record = new_run_record(thread_id, body, assistant_id)
         run_id = record["run_id"]
         self.runs[run_id] = record
@@ -221,7 +202,7 @@ class LocalRuns:
         waiting = True
         outcome = RunOutcome("interrupted")
         try:
-            async with self._thread_locks.setdefault(thread_id, asyncio.Lock()), self.gate:
+            async with self.claims.turn(thread_id), self.gate:
                 self.slots.queued -= 1
                 waiting = False
                 outcome = await self._execute(record, body)
@@ -239,15 +220,11 @@ class LocalRuns:
         self._started.discard(run_id)
         self._tasks.pop(run_id, None)
         await self.channels[run_id].close()
-        lock = self._thread_locks.get(record["thread_id"])
-        if lock is not None and not lock.locked() and not await self.active_runs(record["thread_id"]):
-            del self._thread_locks[record["thread_id"]]  # nothing waits on it: forget it
 
     async def _execute(self, record: RunRecord, body: RunCreate) -> RunOutcome:
         thread_id = record["thread_id"]
-        if thread_id in self.busy:
+        if not self.claims.try_claim(thread_id):  # taken through /agent or /threads while this run waited
             return RunOutcome("error", {"error": "Conflict", "message": f"thread {thread_id!r} is busy"})
-        self.busy.claim(thread_id)
         self.slots.running += 1
         self._set_status(record, "running")
         try:
@@ -255,7 +232,7 @@ class LocalRuns:
             return await execute_run(self.graph, record, body, channel.publish, callbacks=self.callbacks)
         finally:
             self.slots.running -= 1
-            self.busy.release(thread_id)
+            self.claims.release(thread_id)
 
     def _forget_old_runs(self) -> None:
         finished = [rid for rid, r in self.runs.items() if r["status"] in TERMINAL_STATUSES]

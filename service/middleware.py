@@ -13,12 +13,11 @@
 - :class:`ErrorResponseMiddleware`: turns an exception a run raised into a 500 JSON
   answer and keeps the connection usable (Starlette would re-raise it and uvicorn
   would then drop the kept-alive connection under the client's next request).
-- :class:`ThreadIdHeaderMiddleware`: reports the thread id a run was given in an
-  ``X-Thread-Id`` response header, so a client that sent none can read the thread back,
-  and frees the run's claim on its thread when the response has ended.
 
 All are plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through
-untouched and the limits hold for a whole stream, not just its first byte.
+untouched and the limits hold for a whole stream, not just its first byte. The
+middleware that frees a run's claim on its thread is
+:class:`service.thread_claims.ThreadClaimMiddleware`, with the rest of that rule.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +40,6 @@ __all__ = [
     "ErrorResponseMiddleware",
     "RunLimitMiddleware",
     "RunSlots",
-    "ThreadIdHeaderMiddleware",
     "client_of",
     "is_run_request",
 ]
@@ -53,7 +50,6 @@ logger = logging.getLogger(__name__)
 # the thread routes that continue a run).
 RUN_ENDPOINTS = frozenset({"invoke", "batch", "stream", "stream_log", "stream_events", "resume", "replay"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-THREAD_ID_STATE_KEY = "starcoder_thread_id"
 CLIENT_STATE_KEY = "starcoder_client"
 
 
@@ -322,49 +318,6 @@ class RunLimitMiddleware:
         if acquire.done() and not acquire.cancelled():
             self._free.release()  # won at the last moment: give it back
         return "gone" if gone in done else "timeout"
-
-
-def set_thread_id(state: Any, thread_id: str) -> None:
-    """Remember the thread id of this request's run (``state`` is ``request.state``)."""
-    setattr(state, THREAD_ID_STATE_KEY, thread_id)
-
-
-class ThreadIdHeaderMiddleware:
-    """Add ``X-Thread-Id`` to a response whose run was given a thread id.
-
-    With ``busy`` (a :class:`service.busy.BusyThreads`), the threads the request's run
-    claimed are freed when its response has ended, a stream's last chunk included.
-    """
-
-    def __init__(self, app: ASGIApp, busy: Any = None) -> None:
-        self.app = app
-        self.busy = busy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Copy the thread id from the request state into the response headers."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                thread_id = scope["state"].get(THREAD_ID_STATE_KEY)
-                if thread_id:
-                    message = {
-                        **message,
-                        "headers": [
-                            *message.get("headers", []),
-                            (b"x-thread-id", thread_id.encode()),
-                        ],
-                    }
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            if self.busy is not None:
-                self.busy.release_request(scope["state"])
 
 
 class ErrorResponseMiddleware:

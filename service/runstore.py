@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 
-from service.checkpointers import open_postgres_pool
+from graph.checkpoint import open_postgres_pool
 from service.lgschemas import RunRecord, RunStatus
 
 __all__ = ["Claim", "PostgresRunStore", "open_run_store"]

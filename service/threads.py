@@ -8,8 +8,9 @@
   (``{"checkpoint_id": ...}``); the new steps fork from it, the old ones stay.
 
 A thread runs one run at a time: resuming or replaying a thread while a run on it is in
-progress is a 409. Resuming repeats the node that was interrupted; nodes are written to be safe to run
-twice. Ids from a client are checked and only ever used as lookup keys.
+progress is a 409 (see :mod:`service.thread_claims`). Resuming repeats the node that was
+interrupted; nodes are written to be safe to run twice. Ids from a client are checked
+and only ever used as lookup keys.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from service.graph_route import check_thread_id
-from service.busy import BusyThreads
+from service.thread_claims import ThreadClaims
 
 __all__ = ["CheckpointSummary", "ReplayRequest", "ThreadState", "thread_routes"]
 
@@ -80,13 +81,12 @@ def _summary(snapshot: StateSnapshot, with_values: bool) -> CheckpointSummary:
     return summary
 
 
-def thread_routes(graph: CompiledStateGraph, runner: Runnable, busy: BusyThreads | None = None) -> APIRouter:
+def thread_routes(graph: CompiledStateGraph, runner: Runnable, claims: ThreadClaims) -> APIRouter:
     """Routes over ``graph``'s checkpoints; runs continue through ``runner`` (the served agent).
 
-    With ``busy``, resuming or replaying a thread that has a run in progress is a 409.
+    Resuming or replaying a thread that has a run in progress (in ``claims``) is a 409.
     """
     router = APIRouter(prefix="/threads", tags=["threads"])
-    busy = busy or BusyThreads()
 
     async def latest(thread_id: str) -> StateSnapshot:
         check_thread_id(thread_id)
@@ -126,7 +126,7 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable, busy: BusyThreads
         snapshot = await latest(thread_id)
         if not snapshot.next:
             raise HTTPException(409, f"thread {thread_id!r} has finished; replay a checkpoint to run it again")
-        with busy.holding(thread_id):
+        with claims.holding(thread_id):
             output = await runner.ainvoke(None, {"configurable": {"thread_id": thread_id}})
         return {"thread_id": thread_id, "resumed_at": list(snapshot.next), "output": output}
 
@@ -140,7 +140,7 @@ def thread_routes(graph: CompiledStateGraph, runner: Runnable, busy: BusyThreads
             raise HTTPException(404, f"thread {thread_id!r} has no checkpoint {request.checkpoint_id!r}")
         if not snapshot.next:
             raise HTTPException(409, "that checkpoint is the end of a run: nothing is left to replay from it")
-        with busy.holding(thread_id):
+        with claims.holding(thread_id):
             output = await runner.ainvoke(None, config)
         return {
             "thread_id": thread_id,

@@ -37,6 +37,10 @@ def files(tmp_path: Path) -> dict[str, Path]:
         (["run", "x", "--tests", "/no/such/file.py"], "not found"),
         (["run", "--resume"], "--thread-id"),
         (["run", "--resume", "--thread-id", "never-ran", "--checkpointer", "memory"], "no checkpoints to resume"),
+        (
+            ["run", "x", "--checkpointer", "postgresql://someone:s3cret@127.0.0.1:1/none"],
+            "cannot connect to PostgreSQL at postgresql://***@127.0.0.1:1/none",
+        ),
         (["run", "x", "--no-such-option"], "unrecognized arguments"),
         (["validate", "/no/such/code.py", "/no/such/tests.py"], "not found"),
         (["graph", "--format", "svg"], "invalid choice"),

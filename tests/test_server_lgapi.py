@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -164,6 +165,36 @@ def test_multitask_strategies_on_a_busy_thread(url: str) -> None:
     newer = client.runs.create(thread_id, GRAPH, input={"task": TASK}, multitask_strategy="interrupt")
     assert client.runs.join(thread_id, newer["run_id"])["passed"] is True
     assert client.runs.get(thread_id, slow["run_id"])["status"] == "interrupted"
+
+
+def test_agent_and_lg_runs_share_one_claim_per_thread(server: ServerProcess, url: str) -> None:
+    client = get_sync_client(url=url)
+    thread_id = client.threads.create()["thread_id"]
+    slow = client.runs.create(thread_id, GRAPH, input={"task": SLOW_TASK})
+    _wait_for_status(client, thread_id, slow["run_id"], "running")
+    with server.client() as http:
+        config = {"configurable": {"thread_id": thread_id}}
+        refused = http.post("/agent/invoke", json={"input": {"task": TASK}, "config": config})
+        assert refused.status_code == 409 and "in progress" in refused.json()["detail"]
+        assert http.post(f"/threads/{thread_id}/resume").status_code == 409
+    assert client.runs.join(thread_id, slow["run_id"])["passed"] is True
+
+    # A thread held by /agent cannot be queued behind or interrupted from /lg.
+    held = client.threads.create()["thread_id"]
+    body = {"input": {"task": SLOW_TASK}, "config": {"configurable": {"thread_id": held}}}
+    with ThreadPoolExecutor(1) as pool, server.client() as http, server.client() as other:
+        first = pool.submit(other.post, "/agent/invoke", json=body)
+        deadline = time.monotonic() + 30
+        while not client.threads.get_state(held)["next"]:  # the /agent run has started
+            assert time.monotonic() < deadline, "the /agent run never started"
+            time.sleep(0.05)
+        for strategy in ("reject", "enqueue", "interrupt"):
+            answer = http.post(
+                f"/lg/threads/{held}/runs",
+                json={"assistant_id": GRAPH, "input": {"task": TASK}, "multitask_strategy": strategy},
+            )
+            assert answer.status_code == 409, (strategy, answer.text)
+        assert first.result().status_code == 200, first.result().text
 
 
 def test_unknown_things_are_404(url: str) -> None:

@@ -1,13 +1,11 @@
 """Two server replicas sharing one PostgreSQL checkpointer (a real local PostgreSQL).
 
 Each test module run creates a database of its own and drops it afterwards. Skipped
-when no PostgreSQL answers at ``$STARCODER_TEST_POSTGRES`` (default: the local one,
-trust authentication, user ``postgres``).
+when no PostgreSQL answers (see :func:`tests.services.fresh_database`).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -15,25 +13,15 @@ import pytest
 from langserve import RemoteRunnable
 
 from tests.server_process import ServerProcess, running_server
+from tests.services import fresh_database
 
-ADMIN_URL = os.environ.get("STARCODER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 TASK = "Write add(a, b) that returns the sum of a and b."
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
-    name = f"starcoder_test_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
