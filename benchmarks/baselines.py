@@ -5,14 +5,14 @@ Each row of the benchmark solves a problem one way and hands back its code and c
 - a *single call* asks the generator once, greedily, with one of :data:`VARIANTS`
   (prompt files in ``prompts/``); ``single_shot`` is the variant chosen for the task's
   form (:data:`SINGLE_SHOT`), by measurement on a development split;
-- ``first_step`` is the generator's own first step (``nodes.generate.write_code``);
+- ``first_step`` is the generator's own first step (``roles.code.write_code``);
 - ``best_of_k`` spends about the loop's tokens on plain sampling: the ``single_shot``
   call, then up to ``k - 1`` seeded samples of the same prompt, each run in the sandbox
   on the task's own stated examples (never the hidden tests); the first candidate that
   passes the most examples wins. Sampling stops once a candidate passes every example
   (no later one could rank higher), or at once when the task states none.
 
-Every row's code goes through the same cleaning (``nodes.generate.ask_for_code``), so
+Every row's code goes through the same cleaning (``roles.code.ask_for_code``), so
 rows differ only in how they ask.
 """
 
@@ -28,10 +28,10 @@ import prompts
 from analysis.interface import public_names, reconcile_tests
 from analysis.testcases import EXAMPLE_PREFIX, examples_as_tests
 from graph.config import Settings
-from nodes.candidates import CANDIDATE_TEMPERATURE, rank
-from nodes.common import ModelProvider, Usage
-from nodes.generate import FIRST_CALL, STUB_NOTE, CodePrompt, TaskForm, ask_for_code, task_form, write_code
-from nodes.validate import check_attempt
+from roles.candidates import CANDIDATE_TEMPERATURE, rank
+from roles.checks import check_attempt
+from roles.code import FIRST_CALL, STUB_NOTE, CodePrompt, TaskForm, ask_for_code, task_form, write_code
+from roles.context import CallContext, ModelProvider, Usage
 
 __all__ = [
     "CLEANING",
@@ -64,7 +64,7 @@ On HumanEval's even half (82): completion 0.671, request 0.622, generator 0.512.
 
 CLEANING = (
     "the reply's first fenced Python block; top-level example usage dropped; for a stub-shaped task "
-    "the task's imports and helper definitions the reply left out put back (nodes.generate.ask_for_code)"
+    "the task's imports and helper definitions the reply left out put back (roles.code.ask_for_code)"
 )
 
 
@@ -79,6 +79,11 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _context(model: ModelProvider) -> CallContext:
+    """A call context outside any run: the generator's calls do not read the loop's settings."""
+    return CallContext(model=model, settings=Settings())
+
+
 def _timed(usage: Usage, started: float, code: str | None, **details: Any) -> Outcome:
     return Outcome(code, usage.output_tokens, round(time.perf_counter() - started, 2), usage.calls, details)
 
@@ -87,19 +92,13 @@ def single_call(
     model: ModelProvider, variant: str, problem: dict[str, Any], overrides: dict[str, object] | None = None
 ) -> Outcome:
     """Ask once with prompt ``variant`` (greedy unless ``overrides`` say otherwise)."""
-    usage = Usage()
+    ctx = _context(model)
     started = time.perf_counter()
     code = ask_for_code(
-        model,
-        VARIANTS[variant],
-        task=problem["prompt"],
-        entry_point=problem["entry_point"],
-        user_tests=None,
-        config=None,
-        usage=usage,
+        ctx, VARIANTS[variant], task=problem["prompt"], entry_point=problem["entry_point"], user_tests=None,
         overrides=overrides,
-    )
-    return _timed(usage, started, code, variant=variant)
+    )  # fmt: skip
+    return _timed(ctx.usage, started, code, variant=variant)
 
 
 def chosen_variant(problem: dict[str, Any]) -> str:
@@ -109,12 +108,10 @@ def chosen_variant(problem: dict[str, Any]) -> str:
 
 def first_step(model: ModelProvider, problem: dict[str, Any]) -> Outcome:
     """The generator's first step alone, as the loop takes it (a stub-only reply is asked again)."""
-    usage = Usage()
+    ctx = _context(model)
     started = time.perf_counter()
-    code = write_code(
-        model, task=problem["prompt"], entry_point=problem["entry_point"], user_tests=None, config=None, usage=usage
-    )
-    return _timed(usage, started, code)
+    code = write_code(ctx, task=problem["prompt"], entry_point=problem["entry_point"], user_tests=None)
+    return _timed(ctx.usage, started, code)
 
 
 def _examples_passed(code: str | None, examples: str, settings: Settings) -> tuple[int, float]:
@@ -228,7 +225,7 @@ def describe_rows(rows: list[str], model: ModelProvider, *, k: int, k_source: st
             }
         elif row == "first_step":
             described[row] = {
-                "what": "the generator's first step (nodes.generate.write_code), in the prompt for the task's form; "
+                "what": "the generator's first step (roles.code.write_code), in the prompt for the task's form; "
                 "a reply that only echoes the stub is asked for once more",
                 "prompts": {form: _prompt_record(prompt) for form, prompt in FIRST_CALL.items()},
                 "stub_note": STUB_NOTE,

@@ -44,8 +44,8 @@ from benchmarks.baselines import (
 from benchmarks.datasets import DATASETS, SPLITS, load_problems, problem_index
 from graph import Settings, build_graph
 from graph.config import data_home
-from nodes.common import ModelProvider
-from nodes.generate import task_form
+from roles.code import task_form
+from roles.context import ModelProvider
 from sandbox import SandboxLimits, run_tests
 
 __all__ = [

@@ -13,23 +13,14 @@ import json
 import sys
 import time
 
-from langchain_core.messages import HumanMessage, SystemMessage
-
-import prompts
 from analysis.interface import interface_of, public_names
 from analysis.parsing import extract_code
 from benchmarks.tasks import TASKS
+from llms.presets import Role
+from roles.context import role_messages
 
-ROLE_PROMPTS = {
-    "generator": ("generator_system", "generator_user"),
-    "tester": ("tester_system", "tester_user"),
-    "reviewer": ("reviewer_system", "reviewer_user"),
-}
-
-
-def _messages(role: str, slots: dict[str, str]) -> list:
-    system, user = ROLE_PROMPTS[role]
-    return [SystemMessage(prompts.render(system, **slots)), HumanMessage(prompts.render(user, **slots))]
+ROLES: tuple[Role, ...] = ("generator", "tester", "reviewer")
+"""The roles measured, each with its own prompt pair (``prompts/<role>_system.md``, ``<role>_user.md``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     model = load_model(args.model)
-    totals = {role: {"on": [0, 0.0], "off": [0, 0.0]} for role in ROLE_PROMPTS}
+    totals = {role: {"on": [0, 0.0], "off": [0, 0.0]} for role in ROLES}
     for task in TASKS[: args.tasks]:
-        gen = model.for_role("generator").invoke(_messages("generator", {"task": task, "interface_hint": ""}))
+        gen = model.for_role("generator").invoke(role_messages("generator", {"task": task, "interface_hint": ""}))
         code = extract_code(str(gen.content)) or "def solution(): ..."
         slots = {
             "task": task,
@@ -55,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             "code": code,
             "checks": "tests 5 passed, 0 failed.",
         }
-        for role in ROLE_PROMPTS:
+        for role in ROLES:
             for mode, override in (("on", {}), ("off", {"stop_rule": None})):
                 started = time.perf_counter()
-                reply = model.for_role(role).invoke(_messages(role, slots), **override)
+                reply = model.for_role(role).invoke(role_messages(role, slots), **override)
                 totals[role][mode][0] += reply.usage_metadata["output_tokens"]
                 totals[role][mode][1] += time.perf_counter() - started
     n = args.tasks

@@ -176,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from graph.config import Settings
-    from nodes.validate import check_attempt
+    from roles.checks import check_attempt
     from sandbox.report import judging_summary
 
     code, tests = _read_file(args.code_file, "code"), _read_file(args.tests_file, "tests")
@@ -210,9 +210,9 @@ class _NoModel:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from graph.config import Settings
-    from nodes.common import Usage
-    from nodes.review import review_code
-    from nodes.validate import check_attempt, failed_before_running
+    from roles.checks import check_attempt, failed_before_running
+    from roles.context import CallContext
+    from roles.review import review_code
 
     code = _read_file(args.code_file, "code")
     if args.tests:
@@ -222,13 +222,11 @@ def cmd_review(args: argparse.Namespace) -> int:
         validation = failed_before_running("no tests were given")
     model = _NoModel() if args.static else _load_model(args.model)
     report = review_code(
-        model,
+        CallContext(model=model, settings=Settings()),
         task=args.task or "Review this module.",
         code=code,
         validation=validation,
         ask_model=not args.static,
-        config=None,
-        usage=Usage(),
     )
     if args.json:
         _emit_json({**report, "validation": validation})

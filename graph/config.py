@@ -1,35 +1,52 @@
-"""One typed configuration object for a run, with documented defaults.
+"""One typed configuration object for a run, with documented defaults, and how a run gets it.
 
-Every field falls back to an environment variable (``STARCODER_<FIELD>``), and a
-request can override any field through ``config["configurable"]``. Nothing here is
-a module global that changes behaviour.
+Where a setting comes from, first match wins:
+
+1. the task's own input, for ``max_iterations`` and ``min_score`` (a field of
+   :class:`graph.state.TaskInput`);
+2. the request: ``config["configurable"]`` (LangServe's ``/agent``,
+   :func:`graph.runtime.run_task`), or a LangGraph ``context`` given to the run;
+3. the environment: ``STARCODER_<FIELD>`` (for example ``STARCODER_MAX_ITERATIONS=5``),
+   read by :mod:`envconfig`'s one rule (empty is unset; a yes/no value must be clear);
+4. the default below.
+
+(A program that builds the graph with its own ``Settings(...)`` puts the fields it sets
+between 2 and 3: a request still overrides them.)
+
+The graph declares :class:`Settings` as its LangGraph context schema, and
+:func:`resolve_settings` works out a run's settings once, when the run starts (see
+:mod:`graph.builder`); the nodes read them from ``runtime.context``. A request may set
+the fields of :data:`REQUEST_FIELDS`, within their bounds: ``results_dir`` is the
+deployment's to choose, never a client's. Nothing here is a module global that changes
+behaviour.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
-__all__ = ["Settings", "data_home"]
+from envconfig import env_str, env_value
+
+__all__ = ["REQUEST_FIELDS", "RequestField", "Settings", "data_home", "request_config_specs", "resolve_settings"]
 
 
 def data_home() -> Path:
     """Where run records and checkpoints live: ``$STARCODER_AGENTS_HOME`` or ``~/.starcoder-agents``."""
-    return Path(os.environ.get("STARCODER_AGENTS_HOME", Path.home() / ".starcoder-agents"))
+    return Path(env_str("STARCODER_AGENTS_HOME") or Path.home() / ".starcoder-agents")
 
 
 def _env(name: str, default: Any) -> Any:
-    raw = os.environ.get(f"STARCODER_{name.upper()}")
-    if raw is None:
-        return default
-    if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return type(default)(raw)
+    return env_value(f"STARCODER_{name.upper()}", default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,17 +60,17 @@ class Settings:
             failures already say what to fix, and the call costs tokens).
         arbitrate_tests: Before refining, check failing one-claim tests against an
             independent reference implementation, and set aside those it contradicts
-            when it agrees with the code (see ``nodes.arbiter``).
+            when it agrees with the code (see ``roles.arbiter``).
         task_examples: Add the task's own doctest examples (``>>> f(1)`` / ``2``) to the
             tests; they are the task's words, so the arbiter never sets them aside.
         candidates: Code candidates for the first attempt. Above 1, when the first
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
-            ``nodes.candidates``). 1 turns this off.
+            ``roles.candidates``). 1 turns this off.
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
-            spent on the same code twice (see ``nodes.candidates``).
+            spent on the same code twice (see ``roles.candidates``).
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
@@ -74,9 +91,128 @@ class Settings:
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
-    def merged(self, config: RunnableConfig | None) -> Settings:
-        """Return a copy with the fields found in ``config["configurable"]`` applied."""
-        configurable = (config or {}).get("configurable") or {}
-        names = {f.name for f in fields(self)}
-        overrides = {k: v for k, v in configurable.items() if k in names and v is not None}
-        return dataclasses.replace(self, **overrides) if overrides else self
+
+@dataclass(frozen=True)
+class RequestField:
+    """A setting a request may choose: its type, its bounds (inclusive), and what it does."""
+
+    kind: type[bool] | type[int] | type[float]
+    description: str
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, name: str, value: object) -> bool | int | float:
+        """``value`` as this field's type, or :class:`ValueError` saying what is wrong."""
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"setting {name!r} must be true or false, not {value!r}")
+            return value
+        whole = self.kind is int
+        if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+            raise ValueError(f"setting {name!r} must be {'a whole number' if whole else 'a number'}, not {value!r}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(f"setting {name!r} must be from {self.low:g} to {self.high:g}, not {value!r}")
+        return value if whole else float(value)
+
+
+REQUEST_FIELDS: dict[str, RequestField] = {
+    "max_iterations": RequestField(int, "Refinements allowed after the first attempt.", 0, 10),
+    "min_score": RequestField(float, "Review score (0-10) a passing attempt needs to stop early.", 0, 10),
+    "review_failing": RequestField(bool, "Ask the model to review code whose tests fail."),
+    "arbitrate_tests": RequestField(bool, "Check failing one-claim tests against a reference implementation."),
+    "task_examples": RequestField(bool, "Add the task's own doctest examples to the tests."),
+    "candidates": RequestField(int, "Code candidates for the first attempt (1: just one).", 1, 8),
+    "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
+    "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
+    "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
+    "test_timeout_s": RequestField(float, "Wall-clock seconds for one sandboxed test run.", 1, 120),
+}
+"""The settings a request may choose, with their bounds; the others are the deployment's."""
+
+
+def _request_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The request settings among ``values`` (unset ones skipped), checked."""
+    return {
+        name: spec.check(name, values[name]) for name, spec in REQUEST_FIELDS.items() if values.get(name) is not None
+    }
+
+
+def resolve_settings(
+    config: RunnableConfig | None,
+    base: Settings | None = None,
+    context: Settings | Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings of one run: ``base`` (the environment and defaults) with the request's choices.
+
+    The request's choices are the :data:`REQUEST_FIELDS` found in
+    ``config["configurable"]``, then those of a LangGraph ``context`` mapping (which
+    win). A ``context`` that is already a :class:`Settings` is used as it is: a
+    program that builds one has chosen every field. Raises :class:`ValueError` for a
+    value of the wrong type or out of bounds.
+    """
+    if isinstance(context, Settings):
+        return context
+    overrides = _request_overrides((config or {}).get("configurable") or {})
+    if context:
+        overrides.update(_request_overrides(context))
+    base = base or Settings()
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def _setting_type(name: str, spec: RequestField) -> type:
+    """The field's type for LangServe's config model: optional, with its bounds, drawn plainly.
+
+    LangServe rebuilds the config model from each field's annotation alone, dropping
+    ``Field(ge=..., le=...)`` and ``Annotated`` metadata; a type that carries its own
+    schema keeps the bounds (a value out of bounds is a 422 before the run starts), and
+    its JSON schema is one plain type, which the playground's form can draw (it cannot
+    draw ``anyOf`` with ``null``).
+    """
+    low, high = spec.low, spec.high
+    inner: core_schema.CoreSchema
+    drawn: dict[str, Any]
+    if spec.kind is bool:
+        inner, drawn = core_schema.bool_schema(), {"type": "boolean"}
+    elif spec.kind is int:
+        inner = core_schema.int_schema(ge=None if low is None else int(low), le=None if high is None else int(high))
+        drawn = {"type": "integer", "minimum": low, "maximum": high}
+    else:
+        inner, drawn = core_schema.float_schema(ge=low, le=high), {"type": "number", "minimum": low, "maximum": high}
+    validation = core_schema.nullable_schema(inner)
+    drawn = {key: value for key, value in drawn.items() if value is not None}
+    drawn["type"] = [drawn["type"], "null"]
+
+    def get_core_schema(cls: type, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return validation
+
+    def get_json_schema(cls: type, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return dict(drawn)
+
+    return type(
+        f"Setting_{name}",
+        (),
+        {
+            "__get_pydantic_core_schema__": classmethod(get_core_schema),
+            "__get_pydantic_json_schema__": classmethod(get_json_schema),
+        },
+    )
+
+
+def request_config_specs() -> list[ConfigurableFieldSpec]:
+    """The request settings as configurable fields, for LangServe to accept and check.
+
+    LangServe keeps only the ``configurable`` keys a runnable declares; each is
+    optional (``None``: the server's own setting), typed and bounded as above.
+    """
+    specs = []
+    for name, spec in REQUEST_FIELDS.items():
+        specs.append(
+            ConfigurableFieldSpec(
+                id=name,
+                annotation=_setting_type(name, spec),
+                name=name.replace("_", " ").capitalize(),
+                description=spec.description,
+                default=None,
+            )
+        )
+    return specs

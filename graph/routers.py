@@ -13,12 +13,14 @@ __all__ = ["route_after_review"]
 def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:
     """Stop when the attempt passes with a good enough review, or when the budget is spent.
 
-    A pass counts only when some passing test was judged outside the code's process: a
-    pass resting on in-process tests alone is weaker evidence, and refinement goes on.
+    The threshold and the budget are the run's, settled by ``generate`` (the task's own
+    values, else the run's settings: see :mod:`graph.config`). A pass counts only when
+    some passing test was judged outside the code's process: a pass resting on
+    in-process tests alone is weaker evidence, and refinement goes on.
     """
     review = state.get("review")
-    if strong_pass(state["validation"]) and review and review["score"] >= state.get("min_score", 7.0):
+    if strong_pass(state["validation"]) and review and review["score"] >= state["min_score"]:
         return "finalize"
-    if state.get("iteration", 0) >= state.get("max_iterations", 3):
+    if state.get("iteration", 0) >= state["max_iterations"]:
         return "finalize"
     return "refine"

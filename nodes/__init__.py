@@ -1,10 +1,12 @@
 """The graph's nodes, one module each: generate, validate, review, refine, finalize.
 
-Each node is a small function ``(state, config, ...) -> partial update`` that reads
-its inputs from the state, its options from :class:`graph.config.Settings`, and its
-model from an injected :class:`nodes.common.ModelProvider`. Nodes never mutate the
-state they are given and are safe to run twice (a resumed run repeats the node that
-was interrupted).
+Each node is a thin function ``(state, config, runtime, ...) -> partial update``: it
+reads its inputs from the state and the run's :class:`graph.config.Settings` from
+``runtime.context`` (resolved once, when the run starts), and calls the roles
+(:mod:`roles`) with the model provider it was given. The model-calling logic lives in
+the roles, so the single-agent routes, the command line and the benchmarks share it.
+Nodes never mutate the state they are given and are safe to run twice (a resumed run
+repeats the node that was interrupted).
 """
 
 from nodes.finalize import finalize

@@ -1,80 +1,30 @@
-"""What the nodes share: the model provider they are given, and timed model calls."""
+"""What the nodes share: the run's settings, the role call context, and timing records."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 
-import prompts
+from graph.config import Settings
+from roles.context import CallContext, ModelProvider, Usage
 
-__all__ = ["NO_CODE", "ModelProvider", "Role", "Usage", "call_model", "node_timing"]
-
-NO_CODE = "the model's reply held no Python code block"
-
-Role = Literal["generator", "tester", "reviewer", "refiner"]
+__all__ = ["ModelProvider", "call_context", "node_timing", "run_settings"]
+# ModelProvider is defined in roles.context; it is re-exported here only for the modules
+# that still import it from this one. Import it from roles.context.
 
 
-class ModelProvider(Protocol):
-    """Gives each role its chat model. The real one lives in ``llms``; tests script one."""
-
-    name: str
-
-    def for_role(self, role: Role) -> Runnable[list[BaseMessage], AIMessage]:
-        """Return the chat model (with the role's settings bound) for ``role``."""
-        ...
+def run_settings(runtime: Runtime[Settings]) -> Settings:
+    """The run's settings: resolved once, when the run started (:func:`graph.builder.build_graph`)."""
+    if runtime.context is None:
+        raise RuntimeError("the graph ran without its settings: compile it with graph.build_graph")
+    return runtime.context
 
 
-@dataclass
-class Usage:
-    """What a node's model calls (and sandbox runs) cost, accumulated across calls."""
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model_seconds: float = 0.0
-    sandbox_seconds: float = 0.0
-    models: set[str] = field(default_factory=set)
-
-
-def call_model(
-    model: ModelProvider,
-    role: Role,
-    *,
-    system: str,
-    user_prompt: str,
-    slots: dict[str, object],
-    config: RunnableConfig | None,
-    usage: Usage,
-    overrides: dict[str, object] | None = None,
-) -> str:
-    """Render the role's prompts, call its model, record the cost, return the reply text.
-
-    ``overrides`` are per-call generation settings (``temperature``, ``seed``...) bound
-    onto the role's model for this call only.
-    """
-    messages: list[BaseMessage] = [
-        SystemMessage(prompts.render(system, **slots)),
-        HumanMessage(prompts.render(user_prompt, **slots)),
-    ]
-    started = time.perf_counter()
-    runnable = model.for_role(role)
-    if overrides:
-        runnable = runnable.bind(**overrides)
-    reply = runnable.invoke(messages, config)
-    usage.model_seconds += time.perf_counter() - started
-    usage.calls += 1
-    meta = getattr(reply, "usage_metadata", None) or {}
-    usage.input_tokens += int(meta.get("input_tokens", 0))
-    usage.output_tokens += int(meta.get("output_tokens", 0))
-    answered_by = (getattr(reply, "response_metadata", None) or {}).get("model_name")
-    if answered_by:
-        usage.models.add(str(answered_by))
-    content = reply.content if isinstance(reply, BaseMessage) else reply
-    return content if isinstance(content, str) else str(content)
+def call_context(model: ModelProvider, config: RunnableConfig, runtime: Runtime[Settings]) -> CallContext:
+    """A fresh call context for one node's role calls (its own usage record)."""
+    return CallContext(model=model, settings=run_settings(runtime), config=config)
 
 
 def node_timing(

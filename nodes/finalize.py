@@ -17,12 +17,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 
 from graph.config import Settings
 from graph.state import AgentState, Attempt
-from nodes.candidates import rank
-from nodes.common import node_timing
+from nodes.common import node_timing, run_settings
+from roles.candidates import rank
 from sandbox.report import strong_pass
 
 __all__ = ["best_attempt", "finalize"]
@@ -57,13 +57,12 @@ def _write_record(folder: str, thread_id: str, record: dict) -> str:
     return str(target)
 
 
-def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -> dict:
+def finalize(state: AgentState, runtime: Runtime[Settings]) -> dict:
     """Choose the best attempt, write the record, and fill the output fields."""
     started = time.perf_counter()
-    settings = settings.merged(config)
     attempts = state.get("attempts", [])
     best = best_attempt(attempts)
-    thread_id = str(((config or {}).get("configurable") or {}).get("thread_id") or "run")
+    thread_id = str((runtime.execution_info and runtime.execution_info.thread_id) or "run")
     output = {
         "task": state["task"],
         "passed": best["validation"]["passed"],
@@ -88,7 +87,7 @@ def finalize(state: AgentState, config: RunnableConfig, *, settings: Settings) -
         "node_timings": [*state.get("node_timings", []), timing],
     }
     try:
-        result_path: str | None = _write_record(settings.results_dir, thread_id, record)
+        result_path: str | None = _write_record(run_settings(runtime).results_dir, thread_id, record)
     except OSError as exc:  # a full or read-only disk must not lose the answer itself
         logger.warning("could not write the run record: %s", exc)
         result_path = None

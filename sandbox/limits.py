@@ -10,38 +10,25 @@ with ``STARCODER_SANDBOX_REQUIRE_FULL_ISOLATION=0`` (and, to pick one,
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+from envconfig import env_str, env_value
 
 __all__ = ["ENV_PREFIX", "SandboxLimits"]
 
 ENV_PREFIX = "STARCODER_SANDBOX_"
 _T = TypeVar("_T", int, float, bool, str)
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _env(name: str, default: _T) -> _T:
-    raw = os.environ.get(ENV_PREFIX + name.upper())
-    if raw is None or raw.strip() == "":
-        return default
-    if isinstance(default, bool):
-        return _env_flag(ENV_PREFIX + name.upper(), raw)
-    return type(default)(raw.strip())
-
-
-def _env_flag(variable: str, raw: str) -> bool:
-    """A yes/no variable; anything unclear is refused, never read as "no"."""
-    value = raw.strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ValueError(f"{variable}={raw!r}: use 1 or 0")
-    return value in _TRUE
+    """``STARCODER_SANDBOX_<NAME>`` by :mod:`envconfig`'s rule (empty is unset; an unclear yes/no is refused)."""
+    return env_value(ENV_PREFIX + name.upper(), default)
 
 
 def _env_tier() -> str | None:
-    raw = os.environ.get(ENV_PREFIX + "TIER", "").strip().lower()
-    return raw or None
+    raw = env_str(ENV_PREFIX + "TIER")
+    return raw.lower() if raw else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,9 +71,7 @@ class SandboxLimits:
     tmpfs_mb: int = field(default_factory=lambda: _env("tmpfs_mb", 256))
     output_cap_bytes: int = field(default_factory=lambda: _env("output_cap_bytes", 1_000_000))
     max_concurrent: int = field(default_factory=lambda: _env("max_concurrent", 2))
-    require_full_isolation: bool = field(
-        default_factory=lambda: _env("require_full_isolation", True)
-    )
+    require_full_isolation: bool = field(default_factory=lambda: _env("require_full_isolation", True))
     tier: str | None = field(default_factory=_env_tier)
 
     def __post_init__(self) -> None:

@@ -1,9 +1,9 @@
 """The seed system's single agents, each a runnable with typed input and output.
 
 generate, refine, validate, review, pep8, coverage and complexity, served one route
-each next to the whole graph. Each wraps the function the graph's node already uses
-(:func:`nodes.generate.write_code`, :func:`nodes.validate.check_attempt`,
-:func:`nodes.review.review_code`, ...), so an agent alone behaves as it does in the loop.
+each next to the whole graph. Each calls the role the graph's nodes call
+(:func:`roles.code.write_code`, :func:`roles.fix.fix_code`, :func:`roles.checks.check_attempt`,
+:func:`roles.review.review_code`, ...), so an agent alone behaves as it does in the loop.
 Generated code only ever runs through the sandbox.
 """
 
@@ -19,15 +19,15 @@ from typing_extensions import TypedDict
 
 from analysis.complexity import ComplexityReport, measure_complexity
 from analysis.interface import reconcile_tests
-from analysis.parsing import extract_code
 from analysis.pep8 import Pep8Report, check_pep8
 from graph.config import Settings
 from graph.state import MAX_TASK_CHARS, MAX_TESTS_CHARS, ReviewReport, check_task_input
-from nodes.common import NO_CODE, ModelProvider, Usage, call_model
-from nodes.generate import write_code, write_tests
-from nodes.refine import describe_problems
-from nodes.review import review_code
-from nodes.validate import check_attempt, failed_before_running
+from roles.checks import check_attempt, failed_before_running
+from roles.code import write_code
+from roles.context import NO_CODE, CallContext, ModelProvider
+from roles.fix import NO_PROBLEMS, describe_problems, fix_code
+from roles.review import review_code
+from roles.tests import write_tests
 from sandbox.report import ValidationReport
 from service.schemas import FormModel, OptionalText
 from service.stats import RunStats
@@ -192,24 +192,16 @@ class _Agents:
         self.model = model
         self.settings = settings
 
+    def _context(self, config: RunnableConfig) -> CallContext:
+        """A call context for one request (its own usage record)."""
+        return CallContext(model=self.model, settings=self.settings, config=config)
+
     def generate(self, data: Any, config: RunnableConfig) -> GenerateResult:
         request = _parse(GenerateRequest, data)
-        started, usage = time.perf_counter(), Usage()
-        task = request.task.strip()
-        code = write_code(
-            self.model, task=task, entry_point=request.entry_point, user_tests=request.user_tests,
-            config=config, usage=usage,
-        )  # fmt: skip
-        tests = ""
-        if code:
-            tests = write_tests(
-                self.model,
-                task=task,
-                code=code,
-                user_tests=request.user_tests,
-                config=config,
-                usage=usage,
-            )
+        started, ctx = time.perf_counter(), self._context(config)
+        usage, task = ctx.usage, request.task.strip()
+        code = write_code(ctx, task=task, entry_point=request.entry_point, user_tests=request.user_tests)
+        tests = write_tests(ctx, task=task, code=code, user_tests=request.user_tests) if code else ""
         return GenerateResult(
             code=code or "",
             tests=tests,
@@ -223,22 +215,18 @@ class _Agents:
 
     def refine(self, data: Any, config: RunnableConfig) -> RefineResult:
         request = _parse(RefineRequest, data)
-        started, usage = time.perf_counter(), Usage()
+        started, ctx = time.perf_counter(), self._context(config)
+        usage = ctx.usage
         before: ValidationReport | None = None
         lines = []
         if request.tests and request.tests.strip():
             before, _ = check_attempt(request.code, request.tests, self.settings)
             if not before["passed"]:
-                lines.append(describe_problems(before, None))
+                lines.append(describe_problems(before, None, details=self.settings.failure_details))
         given = (request.problems or "").splitlines()
         lines.extend(f"- {line.strip()}" for line in given if line.strip())
-        problems = "\n".join(lines) or "- The review asks for clearer, simpler code."
-        slots = {"task": request.task.strip(), "code": request.code.strip(), "problems": problems}
-        reply = call_model(
-            self.model, "refiner", system="refiner_system", user_prompt="refiner_user",
-            slots=slots, config=config, usage=usage,
-        )  # fmt: skip
-        code = extract_code(reply) or ""
+        problems = "\n".join(lines) or NO_PROBLEMS
+        code = fix_code(ctx, task=request.task.strip(), code=request.code, problems=problems) or ""
         tests = request.tests or ""
         if code and tests:
             tests = reconcile_tests(tests, code)
@@ -263,13 +251,11 @@ class _Agents:
         request = _parse(ReviewRequest, data)
         validation = check_attempt(request.code, request.tests, self.settings)[0] if request.tests else None
         report = review_code(
-            self.model,
+            self._context(config),
             task=request.task,
             code=request.code,
             validation=validation or failed_before_running("no tests were given"),
             ask_model=request.ask_model,
-            config=config,
-            usage=Usage(),
         )
         return ReviewResult(review=report, validation=validation)
 

@@ -1,13 +1,15 @@
 """The server's protective limits: body size, batch size, concurrent runs, rate, the API keys.
 
 One typed object with documented defaults; every field falls back to an environment
-variable (``STARCODER_<FIELD>``, upper case) so a deployment can tune it without code.
+variable (``STARCODER_<FIELD>``, upper case, read by :mod:`envconfig`) so a deployment can
+tune it without code.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from envconfig import env_float, env_int, env_str
 
 __all__ = ["ServiceLimits", "api_keys_from_env"]
 
@@ -15,13 +17,11 @@ MIB = 1024 * 1024
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(f"STARCODER_{name.upper()}")
-    return int(raw) if raw not in (None, "") else default
+    return env_int(f"STARCODER_{name.upper()}", default)
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(f"STARCODER_{name.upper()}")
-    return float(raw) if raw not in (None, "") else default
+    return env_float(f"STARCODER_{name.upper()}", default)
 
 
 def api_keys_from_env() -> tuple[str, ...]:
@@ -29,7 +29,7 @@ def api_keys_from_env() -> tuple[str, ...]:
 
     Several keys, one per client, are separated by commas; each gets its own rate limit.
     """
-    raw = os.environ.get("STARCODER_API_KEY") or ""
+    raw = env_str("STARCODER_API_KEY") or ""
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 

@@ -51,7 +51,7 @@ class FakeScriptedChatModel(BaseChatModel):
 
 
 class FakeScriptedModels:
-    """A :class:`nodes.common.ModelProvider` whose roles answer from scripts."""
+    """A :class:`roles.context.ModelProvider` whose roles answer from scripts."""
 
     name = "fake-scripted"
 

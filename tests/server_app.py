@@ -132,7 +132,7 @@ class FakeServingChatModel(BaseChatModel):
 
 
 class FakeServingModels:
-    """A FAKE :class:`nodes.common.ModelProvider` for server tests."""
+    """A FAKE :class:`roles.context.ModelProvider` for server tests."""
 
     name = FAKE_MODEL_NAME
     engine = "fake"

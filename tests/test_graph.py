@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph import Settings, build_graph, route_after_review
-from nodes.common import Usage
+from roles.context import CallContext
 from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
 
 
@@ -72,16 +72,14 @@ def test_finalize_prefers_a_pass_judged_outside_the_codes_process():
 
 
 def test_review_names_tests_judged_in_the_codes_process():
-    from nodes.review import review_code
+    from roles.review import review_code
 
     validation = {
         "passed": True, "passed_count": 1, "failed_count": 0, "errored_count": 0, "coverage": 100.0,
         "in_process_tests": ["test_boxes"],
     }  # fmt: skip
-    report = review_code(
-        None, task="t", code="def f(x):\n    return x\n", validation=validation, ask_model=False, config=None,
-        usage=Usage(),
-    )  # fmt: skip
+    ctx = CallContext(model=None, settings=Settings())  # type: ignore[arg-type]  # no model is asked
+    report = review_code(ctx, task="t", code="def f(x):\n    return x\n", validation=validation, ask_model=False)
     assert report["recommendations"][0].startswith("Evidence: 1 test(s) judged in the code's own process")
     assert "test_boxes" in report["recommendations"][0]
 
@@ -417,7 +415,7 @@ def test_without_resampling_a_repeated_refinement_is_tried_as_it_is(tmp_path):
 
 
 def test_candidates_are_ranked_by_the_tasks_examples_first():
-    from nodes.candidates import rank
+    from roles.candidates import rank
 
     tests = "def test_a():\n    pass\n\ndef test_task_example_1():\n    pass\n\ndef test_task_example_2():\n    pass\n"
 
@@ -506,7 +504,7 @@ def test_helpers_a_stub_shaped_task_defines_are_kept_when_the_reply_leaves_them_
 
 
 def test_the_task_form_is_read_from_the_task_itself():
-    from nodes.generate import task_form
+    from roles.code import task_form
 
     assert task_form(STUB_TASK, "total") == "stub"
     assert task_form(STUB_TASK, None) == "stub"

@@ -17,9 +17,8 @@ from dataclasses import dataclass, replace
 
 from analysis.parsing import same_program
 from analysis.testcases import EXAMPLE_PREFIX
-from graph.config import Settings
-from nodes.common import Usage
-from nodes.validate import check_attempt
+from roles.checks import check_attempt
+from roles.context import CallContext
 from sandbox.report import ValidationReport, judged_out_of_process
 
 __all__ = ["CANDIDATE_TEMPERATURE", "Pick", "first_new", "pick_candidate", "rank", "tried_before"]
@@ -50,26 +49,21 @@ def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
 
 
 def pick_candidate(
-    code: str,
-    tests: str,
-    *,
-    sample: Callable[[dict[str, object]], str | None],
-    candidates: int,
-    settings: Settings,
-    usage: Usage,
+    ctx: CallContext, code: str, tests: str, *, sample: Callable[[dict[str, object]], str | None]
 ) -> Pick:
-    """Return the best of ``code`` and up to ``candidates - 1`` alternatives from ``sample``.
+    """Return the best of ``code`` and up to ``Settings.candidates - 1`` alternatives from ``sample``.
 
     ``sample(overrides)`` asks the generator again with the given generation settings
     (a temperature and a seed per candidate, so a run repeats).
     """
+    settings, usage = ctx.settings, ctx.usage
     report, _ = check_attempt(code, tests, settings)
     usage.sandbox_seconds += report["duration_s"]
     best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
     if report["passed"] or not tests.strip():
         return best
     seen = {code}
-    for index in range(1, candidates):
+    for index in range(1, settings.candidates):
         other = sample({"temperature": CANDIDATE_TEMPERATURE, "seed": index})
         best = replace(best, tried=index + 1)
         if not other or other in seen:

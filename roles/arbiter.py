@@ -13,15 +13,17 @@ and the code is refined. Every setting-aside is recorded in the run's
 
 from __future__ import annotations
 
-from langchain_core.runnables import RunnableConfig
+from typing import TYPE_CHECKING
 
 from analysis.interface import interface_of
 from analysis.parsing import extract_code
 from analysis.testcases import EXAMPLE_PREFIX, Claim, claim_of, literal, observed_value, test_function_name
-from graph.state import DisputedTest
-from nodes.common import ModelProvider, Usage, call_model
+from roles.context import CallContext, call_model
 from sandbox import SandboxLimits, run_tests
 from sandbox.report import TestFailure
+
+if TYPE_CHECKING:
+    from graph.state import DisputedTest
 
 __all__ = ["MAX_ARBITRATIONS", "find_disputed_tests"]
 
@@ -55,48 +57,35 @@ def _vote_tests(claims: list[tuple[Claim, object]]) -> str:
 
 
 def find_disputed_tests(
-    model: ModelProvider,
-    *,
-    task: str,
-    code: str,
-    tests: str,
-    failures: list[TestFailure],
-    iteration: int,
-    config: RunnableConfig | None,
-    usage: Usage,
-    limits: SandboxLimits | None = None,
+    ctx: CallContext, *, task: str, code: str, tests: str, failures: list[TestFailure], iteration: int
 ) -> list[DisputedTest]:
-    """Return the failing tests that an independent reference implementation contradicts."""
+    """Return the failing tests that an independent reference implementation contradicts.
+
+    The reference's votes run in the sandbox under ``Settings.test_timeout_s``.
+    """
     claims = _claims_worth_checking(tests, failures)
     if not claims:
         return []
-    reply = call_model(
-        model,
-        "arbiter",
-        system="arbiter_system",
-        user_prompt="arbiter_user",
-        slots={"task": task, "interface": interface_of(code)},
-        config=config,
-        usage=usage,
-    )
+    reply = call_model(ctx, "arbiter", {"task": task, "interface": interface_of(code)})
     reference = extract_code(reply)
     if not reference:
         return []
+    limits = SandboxLimits(wall_timeout_s=ctx.settings.test_timeout_s)
     report = run_tests(reference, _vote_tests(claims), limits=limits)
-    usage.sandbox_seconds += report["duration_s"]
+    ctx.usage.sandbox_seconds += report["duration_s"]
     ran = report["passed_count"] + report["failed_count"] + report["errored_count"]
     if ran != len(claims):  # the reference did not even import: no opinion
         return []
     against = {test_function_name(f["test"]) for f in report["failures"]}
     return [
-        DisputedTest(
-            test=claim.test,
-            call=claim.call,
-            expected=claim.expected,
-            observed=repr(seen),
-            reference="agrees with the code",
-            iteration=iteration,
-        )  # fmt: skip
+        {
+            "test": claim.test,
+            "call": claim.call,
+            "expected": claim.expected,
+            "observed": repr(seen),
+            "reference": "agrees with the code",
+            "iteration": iteration,
+        }
         for index, (claim, seen) in enumerate(claims)
         if f"test_vote_{index}" not in against
     ]

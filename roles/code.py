@@ -1,0 +1,145 @@
+"""The generator: code from the task.
+
+The code is asked for in the form that suits the task, each chosen by measurement as
+the strongest single call for its kind of task (``starcoder-agents bench humaneval
+--split dev`` and ``bench plain``; see the README's Results). A stub-shaped task (a
+signature and docstring, as HumanEval states its problems) is handed over as code to
+complete, in the plain completion prompt; a task in plain words goes as it is, under
+the same one-line system message. The longer prompt with style rules that the
+generator used before (``generator_system``/``generator_user``) lost to both: 0.512
+against 0.671 on HumanEval's development half, 18 against 24 of 44 plain tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from analysis.interface import complete_from_task, is_stub, is_stub_task, strip_demo_code
+from analysis.parsing import extract_code
+from roles.context import CallContext, call_model
+
+__all__ = [
+    "FIRST_CALL",
+    "STUB_NOTE",
+    "CodePrompt",
+    "TaskForm",
+    "ask_for_code",
+    "prompt_slots",
+    "task_form",
+    "write_code",
+]
+
+STUB_NOTE = (
+    "Your previous reply repeated the function's signature and docstring without a body. "
+    "Write the complete function, with the code that does the work."
+)
+
+TaskForm = Literal["stub", "plain"]
+"""``stub``: the task is code to complete (a signature and docstring); ``plain``: words."""
+
+
+@dataclass(frozen=True)
+class CodePrompt:
+    """One way of asking the generator for code: its two prompt files.
+
+    ``name_entry_point``: the prompt says which name the main function must have (a
+    stub already shows it, so the completion prompt does not repeat it).
+    """
+
+    system: str
+    user: str
+    name_entry_point: bool = True
+
+
+FIRST_CALL: dict[TaskForm, CodePrompt] = {
+    "stub": CodePrompt("completion_system", "completion_user", name_entry_point=False),
+    "plain": CodePrompt("completion_system", "request_user"),
+}
+"""The generator's first call for each task form."""
+
+
+def task_form(task: str, entry_point: str | None) -> TaskForm:
+    """``stub`` when the task is Python with its function left to write, else ``plain``."""
+    return "stub" if is_stub_task(task, entry_point) else "plain"
+
+
+def prompt_slots(
+    prompt: CodePrompt, *, task: str, entry_point: str | None, user_tests: str | None, note: str = ""
+) -> dict[str, str]:
+    """The slots every code prompt may use.
+
+    ``task`` is the task as given and ``task_lines`` the same ending in exactly one line
+    break (for a prompt that closes a code fence right after it). ``interface_hint`` is
+    the hints alone (a prompt puts its own blank line before it); ``hint_block`` is the
+    same with a leading blank line, or nothing, so a prompt that ends with it ends where
+    the task does when there is no hint.
+    """
+    hints = []
+    if entry_point and prompt.name_entry_point:
+        hints.append(f"Name the main function `{entry_point}`.")
+    if user_tests:
+        hints.append(f"The code must also pass these tests:\n```python\n{user_tests.strip()}\n```")
+    if note:
+        hints.append(note)
+    hint = "\n\n".join(hints)
+    return {
+        "task": task,
+        "task_lines": task.rstrip() + "\n",
+        "interface_hint": hint,
+        "hint_block": f"\n\n{hint}" if hint else "",
+    }
+
+
+def ask_for_code(
+    ctx: CallContext,
+    prompt: CodePrompt,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    overrides: dict[str, object] | None = None,
+    note: str = "",
+) -> str | None:
+    """One generator call with ``prompt``; the code of its reply, or ``None`` when it holds none.
+
+    The code is cleaned the same way whatever the prompt: example usage is dropped, and for
+    a stub-shaped task the task's imports and helpers the reply left out are put back.
+    """
+    reply = call_model(
+        ctx,
+        "generator",
+        prompt_slots(prompt, task=task, entry_point=entry_point, user_tests=user_tests, note=note),
+        prompt=(prompt.system, prompt.user),
+        overrides=overrides,
+    )
+    code = extract_code(reply)
+    if not code:
+        return None
+    code = strip_demo_code(code)
+    return complete_from_task(code, task) if task_form(task, entry_point) == "stub" else code
+
+
+def write_code(
+    ctx: CallContext,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    overrides: dict[str, object] | None = None,
+) -> str | None:
+    """Ask the generator for code, in the prompt for the task's form; ``None`` when the reply holds none.
+
+    A reply that only echoes the function's stub (signature and docstring, no body)
+    is asked for once more, saying so. ``overrides`` are per-call generation settings
+    (a temperature and seed, for sampled candidates).
+    """
+    prompt = FIRST_CALL[task_form(task, entry_point)]
+    code = None
+    for note in ("", STUB_NOTE):
+        code = ask_for_code(
+            ctx, prompt, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides, note=note
+        )
+        if not code or not is_stub(code, entry_point):
+            break
+    return code

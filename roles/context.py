@@ -1,0 +1,123 @@
+"""What every role call shares: the model provider, the run's settings and config, and its cost.
+
+:func:`call_model` is the one way a role asks its model. The prompt pair comes from the
+role's name (role ``refiner``: ``prompts/refiner_system.md`` and ``refiner_user.md``)
+unless the call names another pair (the generator asks for code in several forms).
+The role names are :data:`llms.presets.Role`, defined once, with the models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+import prompts
+
+if TYPE_CHECKING:  # types only: importing a role loads neither the graph nor the model layer
+    from graph.config import Settings
+    from llms.presets import Role
+
+__all__ = [
+    "NO_CODE",
+    "CallContext",
+    "ModelProvider",
+    "PromptPair",
+    "Usage",
+    "call_model",
+    "prompt_names",
+    "role_messages",
+]
+
+NO_CODE = "the model's reply held no Python code block"
+
+PromptPair = tuple[str, str]
+"""A system prompt's name and a user prompt's name, as files of ``prompts/``."""
+
+
+class ModelProvider(Protocol):
+    """Gives each role its chat model. The real one lives in ``llms``; tests script one."""
+
+    name: str
+
+    def for_role(self, role: Role) -> Runnable[list[BaseMessage], AIMessage]:
+        """Return the chat model (with the role's settings bound) for ``role``."""
+        ...
+
+
+@dataclass
+class Usage:
+    """What a step's model calls (and sandbox runs) cost, accumulated across calls."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_seconds: float = 0.0
+    sandbox_seconds: float = 0.0
+    models: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a role needs besides its inputs.
+
+    Attributes:
+        model: The provider of each role's chat model.
+        settings: The run's options (:class:`graph.config.Settings`).
+        config: The runnable config of the run, passed on to the model (its callbacks
+            stream tokens); ``None`` outside a run.
+        usage: Where the calls' cost is added up; read it after the calls.
+    """
+
+    model: ModelProvider
+    settings: Settings
+    config: RunnableConfig | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+def prompt_names(role: Role) -> PromptPair:
+    """The role's own prompt pair: ``<role>_system`` and ``<role>_user``."""
+    return f"{role}_system", f"{role}_user"
+
+
+def role_messages(role: Role, slots: Mapping[str, object], prompt: PromptPair | None = None) -> list[BaseMessage]:
+    """The system and user messages of ``prompt`` (default: the role's own pair), slots filled."""
+    system, user = prompt or prompt_names(role)
+    return [SystemMessage(prompts.render(system, **slots)), HumanMessage(prompts.render(user, **slots))]
+
+
+def call_model(
+    ctx: CallContext,
+    role: Role,
+    slots: Mapping[str, object],
+    *,
+    prompt: PromptPair | None = None,
+    overrides: dict[str, object] | None = None,
+) -> str:
+    """Render the role's prompts, call its model, record the cost, return the reply text.
+
+    ``prompt`` names another prompt pair than the role's own. ``overrides`` are per-call
+    generation settings (``temperature``, ``seed``...) bound onto the role's model for
+    this call only.
+    """
+    messages = role_messages(role, slots, prompt)
+    started = time.perf_counter()
+    runnable = ctx.model.for_role(role)
+    if overrides:
+        runnable = runnable.bind(**overrides)
+    reply = runnable.invoke(messages, ctx.config)
+    usage = ctx.usage
+    usage.model_seconds += time.perf_counter() - started
+    usage.calls += 1
+    meta = getattr(reply, "usage_metadata", None) or {}
+    usage.input_tokens += int(meta.get("input_tokens", 0))
+    usage.output_tokens += int(meta.get("output_tokens", 0))
+    answered_by = (getattr(reply, "response_metadata", None) or {}).get("model_name")
+    if answered_by:
+        usage.models.add(str(answered_by))
+    content = reply.content if isinstance(reply, BaseMessage) else reply
+    return content if isinstance(content, str) else str(content)

@@ -1,0 +1,57 @@
+"""The tester: pytest tests from the task and the code's interface.
+
+The tester sees the task and the code's *interface* (names and signatures) but never
+its bodies, so a bug in the code cannot be copied into the tests that are meant to
+catch it (``Settings.tester_sees_code`` turns this off, for measurement).
+"""
+
+from __future__ import annotations
+
+from analysis.interface import interface_of, public_names, reconcile_tests
+from analysis.parsing import extract_code
+from analysis.testcases import examples_as_tests, split_asserts
+from roles.context import CallContext, call_model
+
+__all__ = ["write_tests"]
+
+
+def write_tests(
+    ctx: CallContext,
+    *,
+    task: str,
+    code: str,
+    user_tests: str | None,
+    previous_error: str | None = None,
+) -> str:
+    """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none.
+
+    ``previous_error`` says why the last tests could not run, so a retry differs. With
+    ``Settings.task_examples``, the task's own doctest examples are added as tests too;
+    ``Settings.tester_sees_code`` shows the tester the whole code instead of its
+    interface (a lever measured by the benchmark; off, a bug in the code cannot leak
+    into its tests). Tests given with the task come last.
+    """
+    settings = ctx.settings
+    names = public_names(code)
+    retry_note = (
+        f"Your previous tests could not run ({previous_error}). Keep them short and complete.\n"
+        if previous_error
+        else ""
+    )
+    reply = call_model(
+        ctx,
+        "tester",
+        {
+            "task": task,
+            "interface": code.strip() if settings.tester_sees_code else interface_of(code),
+            "names": ", ".join(names) or "*",
+            "retry_note": retry_note,
+        },
+    )
+    tests = extract_code(reply) or ""
+    parts = [split_asserts(reconcile_tests(tests, code))] if tests else []
+    if settings.task_examples and (examples := examples_as_tests(task, names)):
+        parts.append("# Examples given in the task\n" + reconcile_tests(examples, code))
+    if user_tests:
+        parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
+    return "\n\n".join(parts)

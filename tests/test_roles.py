@@ -1,0 +1,151 @@
+"""The model-calling roles alone, and how a run's settings are resolved.
+
+Roles are plain functions of a call context and inputs; the graph's nodes, the
+single-agent routes, the command line and the benchmarks call the same ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+import prompts
+from graph import Settings, build_graph
+from graph.config import REQUEST_FIELDS, resolve_settings
+from roles.context import CallContext, call_model, prompt_names
+from roles.fix import fix_code
+from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
+
+ROLE_MODULES = ("context", "checks", "code", "tests", "fix", "review", "arbiter", "candidates")
+DEMO_CODE = GOOD_CODE + "\n\nprint(add(2, 3))\n"
+
+
+def _context(models: FakeScriptedModels, **settings: object) -> CallContext:
+    return CallContext(model=models, settings=scripted_settings(**settings))
+
+
+@pytest.mark.parametrize("module", ROLE_MODULES)
+def test_a_role_imports_neither_the_graph_its_callers_nor_the_model_layer(module):
+    callers = "{'graph', 'nodes', 'service', 'cli', 'server', 'llms'}"
+    code = f"import sys, roles.{module}\nprint(sorted({{n.split('.')[0] for n in sys.modules}} & {callers}))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_call_model_takes_the_prompts_named_after_the_role():
+    models = FakeScriptedModels(reviewer=["fine"])
+    ctx = _context(models)
+    slots = {"task": "Add numbers.", "code": "x = 1", "checks": "tests 1 passed, 0 failed."}
+    assert call_model(ctx, "reviewer", slots) == "fine"
+    system, user = models.for_role("reviewer").received[0]
+    assert prompt_names("reviewer") == ("reviewer_system", "reviewer_user")
+    assert system.content == prompts.render("reviewer_system", **slots)
+    assert user.content == prompts.render("reviewer_user", **slots)
+    assert ctx.usage.calls == 1 and ctx.usage.models == {"fake-scripted"}
+
+
+def test_call_model_takes_another_prompt_pair_when_named():
+    models = FakeScriptedModels(generator=["ok"])
+    slots = {"task": "Add.", "task_lines": "Add.\n", "interface_hint": "", "hint_block": ""}
+    call_model(_context(models), "generator", slots, prompt=("completion_system", "request_user"))
+    system, user = models.for_role("generator").received[0]
+    assert system.content == prompts.render("completion_system", **slots)
+    assert user.content == prompts.render("request_user", **slots)
+
+
+def test_the_fix_drops_example_usage_from_the_refiners_code():
+    models = FakeScriptedModels(refiner=[fenced(DEMO_CODE)])
+    code = fix_code(_context(models), task="Write add(a, b).", code=BAD_CODE, problems="- wrong sign")
+    assert code is not None and "def add" in code and "print(" not in code
+
+
+def test_the_refine_agent_calls_the_same_fix(tmp_path):
+    """The single-agent route once re-implemented the call and kept the example usage."""
+    from service.agent_routes import agent_runnables
+
+    models = FakeScriptedModels(refiner=[fenced(DEMO_CODE)])
+    settings = scripted_settings(results_dir=str(tmp_path), test_timeout_s=60.0)
+    result = agent_runnables(models, settings)["refine"].invoke(
+        {"task": "Write add(a, b).", "code": BAD_CODE, "problems": "subtracts instead of adding"}
+    )
+    assert "def add" in result["code"] and "print(" not in result["code"]
+    assert "subtracts instead of adding" in result["problems"]
+
+
+class TestResolveSettings:
+    def test_the_requests_choices_override_the_base(self):
+        base = Settings(min_score=7.0, max_iterations=3)
+        settings = resolve_settings({"configurable": {"min_score": 9, "thread_id": "t", "other": 1}}, base)
+        assert settings.min_score == 9.0 and isinstance(settings.min_score, float)
+        assert settings.max_iterations == 3
+        assert resolve_settings({"configurable": {"min_score": None}}, base) is base
+        assert resolve_settings(None, base) is base
+
+    def test_a_context_mapping_wins_over_the_config_and_a_settings_context_is_taken_whole(self):
+        base = Settings(min_score=7.0)
+        config = {"configurable": {"min_score": 9}}
+        assert resolve_settings(config, base, {"min_score": 8}).min_score == 8.0
+        chosen = Settings(min_score=5.0)
+        assert resolve_settings(config, base, chosen) is chosen
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [("max_iterations", 11), ("max_iterations", 2.5), ("max_iterations", True), ("min_score", -1),
+         ("min_score", "9"), ("candidates", 0), ("test_timeout_s", 10_000), ("review_failing", "yes")],
+    )  # fmt: skip
+    def test_bad_values_are_refused(self, name, value):
+        with pytest.raises(ValueError, match=name):
+            resolve_settings({"configurable": {name: value}}, Settings())
+
+    def test_a_request_cannot_choose_where_records_are_written(self):
+        base = Settings(results_dir="/srv/runs")
+        assert "results_dir" not in REQUEST_FIELDS
+        assert resolve_settings({"configurable": {"results_dir": "/etc"}}, base).results_dir == "/srv/runs"
+
+    def test_the_environment_comes_before_the_default(self, monkeypatch):
+        monkeypatch.setenv("STARCODER_MIN_SCORE", "9.5")
+        assert Settings().min_score == 9.5
+        assert resolve_settings({"configurable": {"min_score": 6}}).min_score == 6.0
+
+
+def _passing_models() -> FakeScriptedModels:
+    return FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        reviewer=[GOOD_REVIEW] * 4,
+        refiner=[fenced(GOOD_CODE)] * 3,
+    )
+
+
+def _run(tmp_path, task_input: dict, configurable: dict | None = None, **settings: object) -> dict:
+    base = scripted_settings(results_dir=str(tmp_path / "runs"), test_timeout_s=60.0, **settings)
+    app = build_graph(_passing_models(), settings=base, checkpointer=InMemorySaver())
+    config = {"configurable": {**(configurable or {}), "thread_id": uuid.uuid4().hex}}
+    return app.invoke({"task": "Write add(a, b) that returns the sum.", **task_input}, config)
+
+
+class TestPrecedence:
+    """max_iterations and min_score: the task's input, then the request, then the environment, then the default."""
+
+    def test_the_request_reaches_the_nodes(self, tmp_path):
+        assert _run(tmp_path, {})["iterations"] == 1  # passes with a review of about 9.5 out of 10
+        assert _run(tmp_path, {}, {"min_score": 10, "max_iterations": 1})["iterations"] == 2
+
+    def test_the_task_input_wins_over_the_request(self, tmp_path):
+        result = _run(tmp_path, {"max_iterations": 0}, {"min_score": 10, "max_iterations": 2})
+        assert result["iterations"] == 1
+
+    def test_the_request_wins_over_the_programs_settings(self, tmp_path):
+        assert _run(tmp_path, {}, {"min_score": 7}, min_score=10.0, max_iterations=1)["iterations"] == 1
+
+    def test_the_environment_comes_before_the_default(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("STARCODER_MIN_SCORE", "10")
+        monkeypatch.setenv("STARCODER_MAX_ITERATIONS", "1")
+        base = Settings(results_dir=str(tmp_path), test_timeout_s=60.0, candidates=1, resample_repeats=False)
+        app = build_graph(_passing_models(), settings=base)
+        result = app.invoke({"task": "Write add(a, b) that returns the sum."}, {"configurable": {"thread_id": "env"}})
+        assert result["iterations"] == 2
