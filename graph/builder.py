@@ -59,7 +59,7 @@ class LoopGraph(CompiledStateGraph[AgentState, Any, TaskInput, AgentOutput]):
         attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
         return cls(settings=settings, **attrs)
 
-    def run_settings(
+    def settings_for(
         self, config: RunnableConfig | None, context: Settings | Mapping[str, Any] | None = None
     ) -> Settings:
         """The settings a run with ``config`` (and ``context``) gets."""
@@ -69,13 +69,13 @@ class LoopGraph(CompiledStateGraph[AgentState, Any, TaskInput, AgentOutput]):
         self, input: Any, config: RunnableConfig | None = None, *, context: Any = None, **kwargs: Any
     ) -> Iterator[Any]:
         """Run the graph (see ``Pregel.stream``) with the run's settings as its context."""
-        return super().stream(input, config, context=self.run_settings(config, context), **kwargs)
+        return super().stream(input, config, context=self.settings_for(config, context), **kwargs)
 
     def astream(  # type: ignore[override]  # the same call, with the context filled in
         self, input: Any, config: RunnableConfig | None = None, *, context: Any = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """Run the graph (see ``Pregel.astream``) with the run's settings as its context."""
-        return super().astream(input, config, context=self.run_settings(config, context), **kwargs)
+        return super().astream(input, config, context=self.settings_for(config, context), **kwargs)
 
     @property
     def config_specs(self) -> list[ConfigurableFieldSpec]:
