@@ -32,9 +32,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langserve import add_routes
 from starlette.concurrency import run_in_threadpool
 
-from graph import InvalidTaskError, Settings, build_graph
+from graph import InvalidTaskError, ModelProvider, Settings, build_graph
 from graph.checkpoint import checkpointer_kind, open_async_checkpointer
-from nodes.common import ModelProvider
 from service.agent_routes import AGENT_NAMES, agent_runnables
 from service.brokerruns import BrokerRuns
 from service.exposure import check_exposure, warn_if_insecure

@@ -44,6 +44,7 @@ from benchmarks.baselines import (
 from benchmarks.datasets import DATASETS, SPLITS, load_problems, problem_index
 from graph import Settings, build_graph
 from graph.config import data_home
+from graph.runtime import run_task
 from roles.code import task_form
 from roles.context import ModelProvider
 from sandbox import SandboxLimits, run_tests
@@ -131,7 +132,6 @@ def per_node(timings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
-    from graph.runtime import run_task
 
     started = time.perf_counter()
     task = {"task": problem["prompt"], "entry_point": problem["entry_point"]}

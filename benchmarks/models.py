@@ -200,7 +200,7 @@ def bench_batching(engine: Any, tokens: int, sizes: list[int]) -> list[dict[str,
             def call(i: int, counts: list[int] = counts, lock: threading.Lock = lock) -> None:
                 reply = chat.invoke(_messages(TASKS[i % len(TASKS)]))
                 with lock:
-                    counts.append(reply.usage_metadata["output_tokens"])
+                    counts.append(reply.usage_metadata["output_tokens"] if reply.usage_metadata else 0)
 
             threads = [threading.Thread(target=call, args=(i,)) for i in range(size)]
             started = time.perf_counter()

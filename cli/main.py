@@ -87,7 +87,7 @@ def _print_result(result: dict) -> None:
     from sandbox.report import judging_summary
 
     review = result.get("review") or {}
-    validation = result.get("validation") or {}
+    validation: Any = result.get("validation") or {}  # a ValidationReport, or nothing
     out = sys.stdout
     out.write("# Code\n" + result.get("code", "") + "\n")
     out.write("# Tests\n" + result.get("tests", "") + "\n")

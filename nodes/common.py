@@ -10,9 +10,7 @@ from langgraph.runtime import Runtime
 from graph.config import Settings
 from roles.context import CallContext, ModelProvider, Usage
 
-__all__ = ["ModelProvider", "call_context", "node_timing", "run_settings"]
-# ModelProvider is defined in roles.context; it is re-exported here only for the modules
-# that still import it from this one. Import it from roles.context.
+__all__ = ["call_context", "node_timing", "run_settings"]
 
 
 def run_settings(runtime: Runtime[Settings]) -> Settings:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict
 
-from nodes.common import ModelProvider
+from roles.context import ModelProvider
 
 __all__ = [
     "GraphPictureError",

@@ -37,7 +37,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graph import Settings, build_graph
 from graph.checkpoint import open_async_checkpointer
-from nodes.common import ModelProvider
+from roles.context import ModelProvider
 from service.events import RedisRunEvents
 from service.jobs import RUN_TASK, QueueSettings, celery_app
 from service.lgschemas import RunCreate, RunRecord
