@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Literal
+from typing import Annotated
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -34,14 +34,13 @@ from starlette.concurrency import run_in_threadpool
 
 from graph import InvalidTaskError, ModelProvider, Settings, build_graph
 from graph.checkpoint import checkpointer_kind, open_async_checkpointer
+from graph.picture import GraphPictureError, PictureFormat, draw_graph
 from service.agent_routes import AGENT_NAMES, agent_runnables
 from service.brokerruns import BrokerRuns
 from service.exposure import check_exposure, warn_if_insecure
 from service.graph_route import ThreadedAgent, agent_config_modifier, model_check_modifier
 from service.info import (
-    GraphPictureError,
     Health,
-    draw_graph,
     model_info,
     package_version,
     sandbox_tier,
@@ -179,7 +178,7 @@ def create_app(
 
     @app.get("/graph", tags=["server"], response_model=None)
     async def graph_picture(
-        format: Literal["mermaid", "ascii", "png"] = Query("mermaid", description="Picture format."),
+        format: Annotated[PictureFormat, Query(description="Picture format.")] = "mermaid",
     ) -> Response:
         """The graph as Mermaid text, ASCII art, or a PNG image; drawn offline."""
         try:

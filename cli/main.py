@@ -242,19 +242,18 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from graph import build_graph
+    from graph.picture import GraphPictureError, draw_graph
 
-    drawable = build_graph(_NoModel()).get_graph()
-    if args.format == "mermaid":
-        sys.stdout.write(drawable.draw_mermaid() + "\n")
-    elif args.format == "ascii":
-        sys.stdout.write(drawable.draw_ascii() + "\n")
-    else:
-        output = args.output or "graph.png"
-        try:
-            drawable.draw_png(output)
-        except ImportError as exc:
-            raise CliError(f"PNG output needs pygraphviz (and Graphviz): {exc}") from exc
-        _say(f"wrote {output}")
+    try:
+        picture = draw_graph(build_graph(_NoModel()), args.format)
+    except GraphPictureError as exc:
+        raise CliError(str(exc)) from exc
+    if isinstance(picture, str):
+        sys.stdout.write(picture + "\n")
+        return EXIT_PASSED
+    output = Path(args.output or "graph.png")
+    output.write_bytes(picture)
+    _say(f"wrote {output}")
     return EXIT_PASSED
 
 

@@ -1,30 +1,25 @@
-"""What the server says about itself: health, version, and pictures of the graph (offline)."""
+"""What the server says about itself: health, version, the model and the sandbox tier."""
 
 from __future__ import annotations
 
 import logging
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any
 
-from langgraph.graph.state import CompiledStateGraph
 from typing_extensions import TypedDict
 
 from roles.context import ModelProvider
 
 __all__ = [
-    "GraphPictureError",
     "Health",
     "ModelInfo",
     "SandboxInfo",
-    "draw_graph",
     "model_info",
     "package_version",
     "sandbox_tier",
 ]
 
 logger = logging.getLogger(__name__)
-
-PictureFormat = Literal["mermaid", "ascii", "png"]
 
 
 class ModelInfo(TypedDict):
@@ -67,10 +62,6 @@ class Health(TypedDict):
     runs_refused: int
     runs_rate_limited: int
     runs_abandoned: int
-
-
-class GraphPictureError(RuntimeError):
-    """The picture cannot be drawn here (a missing optional package); the message says which."""
 
 
 def package_version() -> str:
@@ -121,22 +112,3 @@ def sandbox_tier() -> SandboxInfo:
         memory_limit=info.memory_limit,
         reason=info.reason,
     )
-
-
-def draw_graph(graph: CompiledStateGraph, fmt: PictureFormat) -> str | bytes:
-    """Draw the graph as Mermaid or ASCII text, or PNG bytes (needs pygraphviz)."""
-    drawable = graph.get_graph()
-    if fmt == "mermaid":
-        return drawable.draw_mermaid()
-    if fmt == "ascii":
-        try:
-            return drawable.draw_ascii()
-        except ImportError as exc:
-            raise GraphPictureError(f"ASCII pictures need grandalf: {exc}") from exc
-    try:
-        png = drawable.draw_png(None)
-    except ImportError as exc:
-        raise GraphPictureError(f"PNG pictures need pygraphviz (and Graphviz): {exc}") from exc
-    if not isinstance(png, bytes):
-        raise GraphPictureError("the PNG renderer returned no image")
-    return png
