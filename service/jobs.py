@@ -17,23 +17,24 @@ the choice costs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from celery import Celery
+
+from envconfig import env_value
 
 __all__ = ["RUN_TASK", "QueueSettings", "celery_app"]
 
 RUN_TASK = "starcoder.run"
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"STARCODER_{name.upper()}") or default
-
-
 @dataclass(frozen=True, kw_only=True)
 class QueueSettings:
     """Where runs go when they leave the API process.
+
+    Each field defaults to its ``STARCODER_<FIELD>`` environment variable (for example
+    ``STARCODER_LEASE_S``), read by :mod:`envconfig`'s one rule: empty is unset, and a
+    value that does not parse is refused, naming the variable.
 
     Attributes:
         broker_url: The broker (``amqp://user:password@host:5672//``); empty: runs
@@ -45,10 +46,10 @@ class QueueSettings:
             every third of it); a run whose worker vanished is taken over after this.
     """
 
-    broker_url: str = field(default_factory=lambda: _env("broker_url", ""))
-    redis_url: str = field(default_factory=lambda: _env("redis_url", "redis://127.0.0.1:6379/0"))
-    queue: str = field(default_factory=lambda: _env("queue", "starcoder-runs"))
-    lease_s: float = field(default_factory=lambda: float(_env("lease_s", "30")))
+    broker_url: str = field(default_factory=lambda: env_value("STARCODER_BROKER_URL", ""))
+    redis_url: str = field(default_factory=lambda: env_value("STARCODER_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    queue: str = field(default_factory=lambda: env_value("STARCODER_QUEUE", "starcoder-runs"))
+    lease_s: float = field(default_factory=lambda: env_value("STARCODER_LEASE_S", 30.0))
 
     @property
     def enabled(self) -> bool:

@@ -15,6 +15,11 @@ older ``/threads/{id}/state|history|resume|replay`` routes, whose shapes differ.
   ``GET .../runs/{run_id}/stream``, ``POST .../cancel``; and the thread-less
   ``POST /runs``, ``/runs/stream``, ``/runs/wait``, which make a thread for the run.
 
+A run takes the settings its request chose, as on ``/agent``: the settable fields
+(:data:`graph.config.REQUEST_FIELDS`) in ``config.configurable`` or in ``context``
+(which wins), within their bounds; anything out of bounds, or a ``context`` key a
+request may not set (``results_dir``), is a 422 before any run starts.
+
 Unknown assistants, threads and runs are 404; a second run on a busy thread follows
 its ``multitask_strategy`` (see :mod:`service.thread_claims`). Where runs execute is the
 backend's business: in this process (:class:`service.localruns.LocalRuns`), or on
@@ -36,7 +41,8 @@ from langgraph.types import StateSnapshot
 from pydantic import ValidationError
 from starlette.types import Scope
 
-from graph.builder import GRAPH_NAME
+from graph.builder import GRAPH_NAME, LoopGraph
+from graph.config import REQUEST_FIELDS, Settings, resolve_settings
 from graph.runtime import new_thread_id
 from service.graph_route import TaskRequest, check_model_choice, check_thread_id
 from service.lgschemas import (
@@ -173,8 +179,33 @@ def check_assistant(assistant_id: str) -> str:
     return ASSISTANT_ID
 
 
-def _check_input(body: RunCreate, served_model: str) -> RunCreate:
-    """Validate the task (422 with the reason) and refuse another model than the served one."""
+def _check_settings(body: RunCreate, base: Settings) -> None:
+    """Refuse (422, saying which and why) settings a request may not choose, or out of their bounds.
+
+    The run resolves the same settings again as it starts (:func:`graph.config.resolve_settings`);
+    checking them here refuses a bad one before any run is recorded.
+    """
+    configurable = (body.config or {}).get("configurable")
+    if configurable is not None and not isinstance(configurable, dict):
+        raise HTTPException(422, "'config.configurable' must be an object")
+    refused = sorted(set(body.context or {}) - set(REQUEST_FIELDS))
+    if refused:
+        names = ", ".join(map(repr, refused))
+        raise HTTPException(422, f"context: {names} cannot be set by a request; it may set {', '.join(REQUEST_FIELDS)}")
+    sources: tuple[tuple[str, RunnableConfig | None, dict[str, Any] | None], ...] = (
+        ("config.configurable", {"configurable": configurable or {}}, None),
+        ("context", None, body.context),
+    )
+    for where, config, context in sources:
+        try:
+            resolve_settings(config, base, context)
+        except ValueError as exc:
+            raise HTTPException(422, f"{where}: {exc}") from exc
+
+
+def _check_input(body: RunCreate, served_model: str, settings: Settings) -> RunCreate:
+    """Validate the task and the settings (422 with the reason) and refuse another model than the served one."""
+    _check_settings(body, settings)
     configurable = (body.config or {}).get("configurable") or {}
     check_model_choice(served_model, configurable.get("model"))
     if body.input is None:
@@ -194,6 +225,7 @@ class _Api:
         self.graph = graph
         self.runs = runs
         self.served_model = served_model
+        self.settings = graph.settings if isinstance(graph, LoopGraph) else Settings()
 
     async def snapshot(self, thread_id: str, checkpoint_id: str | None = None) -> StateSnapshot:
         configurable = {"thread_id": thread_id}
@@ -236,7 +268,7 @@ class _Api:
     async def start(self, thread_id: str | None, body: RunCreate) -> RunRecord:
         """Check ``body`` and the thread, then hand the run to the backend."""
         assistant_id = check_assistant(body.assistant_id)
-        body = _check_input(body, self.served_model)
+        body = _check_input(body, self.served_model, self.settings)
         if thread_id is None:
             thread_id = new_thread_id()
             await self.runs.create_thread(thread_id, {})

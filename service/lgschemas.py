@@ -48,8 +48,14 @@ class RunCreate(_Body):
 
     assistant_id: str = Field(min_length=1, max_length=128)
     input: dict[str, Any] | None = Field(default=None, description="The task; null continues the thread.")
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
+    config: dict[str, Any] | None = Field(
+        default=None,
+        description="'configurable' may choose the run's settings (see graph.config.REQUEST_FIELDS); "
+        "its thread and checkpoint keys are the server's.",
+    )
+    context: dict[str, Any] | None = Field(
+        default=None, description="The run's settings (see graph.config.REQUEST_FIELDS); they win over 'config'."
+    )
     metadata: dict[str, Any] | None = None
     stream_mode: StreamMode | list[StreamMode] = "values"
     stream_subgraphs: bool = False

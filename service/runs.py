@@ -8,6 +8,14 @@ last ``error`` event when the run fails. The same function runs inside the API
 process (:mod:`service.localruns`) and inside a worker behind a broker, so a run
 streams the same wherever it runs.
 
+A run gets the settings its request chose, as a run of ``/agent`` does: the
+:data:`graph.config.REQUEST_FIELDS` found in ``config.configurable``, and the run's
+``context`` (whose choices win); the graph resolves them once, as the run starts
+(:class:`graph.builder.LoopGraph`). Nothing else of the request's ``configurable``
+reaches the graph: the thread and the checkpoint are the server's to name. The request
+travels whole with the run (to a worker, in the run's record), so a run on a worker,
+or started again there, gets the same settings.
+
 Every checkpoint is written before the next step (``durability="sync"``) and carries
 the run id in its metadata, so a run that is started again after its process died
 (see :mod:`service.worker`) continues from its last checkpoint instead of starting over.
@@ -27,6 +35,7 @@ from langchain_core.messages import BaseMessageChunk
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
+from graph.config import REQUEST_FIELDS
 from graph.state import check_task_input
 from service.lgschemas import RunCreate, RunRecord, RunStatus
 
@@ -37,6 +46,7 @@ __all__ = [
     "execute_run",
     "new_run_record",
     "now_iso",
+    "request_configurable",
     "to_json",
 ]
 
@@ -80,6 +90,19 @@ def new_run_record(thread_id: str, body: RunCreate, assistant_id: str) -> RunRec
         metadata=dict(body.metadata or {}),
         multitask_strategy="reject" if body.multitask_strategy == "rollback" else body.multitask_strategy,
     )
+
+
+def request_configurable(body: RunCreate) -> dict[str, Any]:
+    """The settings ``body`` chose in ``config.configurable``: only those a request may set.
+
+    ``thread_id``, checkpoint keys, ``results_dir`` and anything else in there are left
+    out (a ``configurable`` that is not an object chooses nothing; the request check
+    refuses it before a run starts).
+    """
+    configurable = (body.config or {}).get("configurable")
+    if not isinstance(configurable, dict):
+        return {}
+    return {name: configurable[name] for name in REQUEST_FIELDS if configurable.get(name) is not None}
 
 
 @dataclasses.dataclass
@@ -139,14 +162,14 @@ async def execute_run(
     resume: bool = False,
     reraise: tuple[type[BaseException], ...] = (),
 ) -> RunOutcome:
-    """Run ``body`` on ``run``'s thread through ``graph``, publishing each event.
+    """Run ``body`` on ``run``'s thread through ``graph``, with the settings it chose, publishing each event.
 
     A failure of the run is its outcome (``error``, with a last ``error`` event);
     only cancellation and the ``reraise`` exceptions (the infrastructure failing, not
     the run) propagate. ``resume``: the run checkpointed before and continues from its
     last checkpoint.
     """
-    configurable: dict[str, Any] = {"thread_id": run["thread_id"]}
+    configurable: dict[str, Any] = {**request_configurable(body), "thread_id": run["thread_id"]}
     checkpoint_id = body.start_checkpoint()
     if checkpoint_id and not resume:
         configurable["checkpoint_id"] = checkpoint_id
@@ -162,6 +185,7 @@ async def execute_run(
         async for mode, chunk in graph.astream(  # type: ignore[call-overload]  # modes are checked by RunCreate
             payload,
             config,
+            context=body.context,
             stream_mode=_graph_modes(requested),
             interrupt_before=body.interrupt_before,
             interrupt_after=body.interrupt_after,

@@ -60,6 +60,22 @@ def test_remote_graph_and_sdk_run_on_workers(url: str) -> None:
     assert history_shape(client, thread_id) == CLEAN_HISTORY
 
 
+def test_a_runs_settings_travel_with_it_to_its_worker(url: str) -> None:
+    client = get_sync_client(url=url)
+    # A threshold above the fake review's score (9): a passing run refines until its budget (1) is spent.
+    demanding = {"min_score": 10, "max_iterations": 1}
+    assert client.runs.wait(None, GRAPH, input={"task": task()[1]})["iterations"] == 1
+    configured = client.runs.wait(None, GRAPH, input={"task": task()[1]}, config={"configurable": demanding})
+    assert configured["iterations"] == 2
+    thread_id = client.threads.create()["thread_id"]
+    run = client.runs.create(thread_id, GRAPH, input={"task": task()[1]}, context=demanding)
+    assert client.runs.join(thread_id, run["run_id"])["iterations"] == 2
+    with pytest.raises(APIStatusError) as refused:  # checked by the API replica; nothing is queued
+        client.runs.create(thread_id, GRAPH, input={"task": task()[1]}, context={"max_iterations": 99})
+    assert refused.value.response.status_code == 422
+    assert len(client.runs.list(thread_id)) == 1
+
+
 def test_cancel_stops_the_run_on_its_worker(deployed: Deployment, url: str) -> None:
     client = get_sync_client(url=url)
     thread_id = client.threads.create()["thread_id"]

@@ -118,6 +118,73 @@ def test_background_run_join_get_list_and_wait(url: str) -> None:
     assert [a["graph_id"] for a in client.assistants.search()] == [GRAPH]
 
 
+# A threshold above the fake review's score (9): a passing run refines until its budget (1) is spent.
+DEMANDING = {"min_score": 10, "max_iterations": 1}
+
+
+def test_a_runs_settings_reach_the_nodes_as_on_agent(url: str, tmp_path: Any) -> None:
+    client = get_sync_client(url=url)
+    task = {"task": TASK}
+    assert client.runs.wait(None, GRAPH, input=task)["iterations"] == 1  # reviewed above the default 7: done
+    configured = client.runs.wait(None, GRAPH, input=task, config={"configurable": DEMANDING})
+    assert configured["passed"] is True and configured["iterations"] == 2
+    assert client.runs.wait(None, GRAPH, input=task, context=DEMANDING)["iterations"] == 2
+    # The context's choice wins over the config's; the task's own budget over both.
+    mixed = client.runs.wait(None, GRAPH, input=task, config={"configurable": DEMANDING}, context={"min_score": 5})
+    assert mixed["iterations"] == 1
+    assert client.runs.wait(None, GRAPH, input={**task, "max_iterations": 0}, context=DEMANDING)["iterations"] == 1
+    # A background run, joined; and RemoteGraph, with either.
+    thread_id = client.threads.create()["thread_id"]
+    run = client.runs.create(thread_id, GRAPH, input=task, config={"configurable": DEMANDING})
+    assert client.runs.join(thread_id, run["run_id"])["iterations"] == 2
+    remote = RemoteGraph(GRAPH, url=url)
+    assert remote.invoke(task, config={"configurable": {**DEMANDING, "thread_id": thread_id}})["iterations"] == 2
+    assert remote.invoke(task, context=DEMANDING)["iterations"] == 2
+    # Where records go, and which thread a run is on, stay the server's to choose.
+    other = f"lg-{uuid.uuid4().hex[:12]}"
+    configurable = {"results_dir": str(tmp_path), "thread_id": other, "checkpoint_id": "made-up"}
+    values = client.runs.wait(thread_id, GRAPH, input=task, config={"configurable": configurable})
+    assert values["passed"] is True and not values["result_path"].startswith(str(tmp_path))
+    assert not list(tmp_path.iterdir())
+    assert len(client.runs.list(thread_id)) == 3  # all on the thread the path names
+    with pytest.raises(HTTP_ERRORS) as missing:
+        client.threads.get(other)
+    assert _status(missing) == 404
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"config": {"configurable": {"min_score": 11}}}, "min_score"),
+        ({"config": {"configurable": {"max_iterations": 99}}}, "max_iterations"),
+        ({"config": {"configurable": {"test_timeout_s": "long"}}}, "test_timeout_s"),
+        ({"config": {"configurable": ["min_score"]}}, "config.configurable"),
+        ({"context": {"min_score": 11}}, "min_score"),
+        ({"context": {"candidates": 0}}, "candidates"),
+        ({"context": {"review_failing": "yes"}}, "review_failing"),
+        ({"context": {"results_dir": "/tmp/elsewhere"}}, "results_dir"),
+    ],
+)
+def test_a_setting_out_of_bounds_is_a_422_before_any_run(server: ServerProcess, settings: dict, named: str) -> None:
+    with server.client() as http:
+        thread_id = http.post("/lg/threads", json={}).json()["thread_id"]
+        for path in (f"/lg/threads/{thread_id}/runs", f"/lg/threads/{thread_id}/runs/wait", "/lg/runs/stream"):
+            answer = http.post(path, json={"assistant_id": GRAPH, "input": {"task": TASK}, **settings})
+            assert answer.status_code == 422, (path, answer.text)
+            assert named in answer.json()["detail"]
+        assert http.get(f"/lg/threads/{thread_id}/runs").json() == []
+
+
+def test_the_sdk_sees_a_bad_setting_as_a_422(url: str) -> None:
+    client = get_sync_client(url=url)
+    with pytest.raises(HTTP_ERRORS) as refused:
+        client.runs.create(None, GRAPH, input={"task": TASK}, config={"configurable": {"max_iterations": 99}})
+    assert _status(refused) == 422
+    with pytest.raises(HTTP_ERRORS) as refused:
+        RemoteGraph(GRAPH, url=url).invoke({"task": TASK}, context={"min_score": 11})
+    assert _status(refused) == 422
+
+
 def test_a_failed_run_reports_its_error_and_can_continue(url: str) -> None:
     client = get_sync_client(url=url)
     thread = client.threads.create()
