@@ -55,7 +55,7 @@ class TestTheRule:
 
 
 class TestEveryReaderFollowsIt:
-    """The loop's settings, the server's limits and the sandbox's limits read the same way."""
+    """The loop's settings, the server's limits, the queue's settings and the sandbox's limits read the same way."""
 
     def test_an_empty_variable_is_unset_everywhere(self, monkeypatch):
         from graph.config import Settings
@@ -74,6 +74,16 @@ class TestEveryReaderFollowsIt:
         assert Settings().max_iterations == 3 and Settings().review_failing is False
         assert ServiceLimits().max_running == 2
         assert SandboxLimits().cpu_s == 30 and SandboxLimits().require_full_isolation is True
+
+    def test_the_queue_settings_follow_it(self, monkeypatch):
+        from service.jobs import QueueSettings
+
+        monkeypatch.setenv("STARCODER_QUEUE", "")
+        monkeypatch.setenv("STARCODER_LEASE_S", " 12.5 ")
+        assert QueueSettings().queue == "starcoder-runs" and QueueSettings().lease_s == 12.5
+        monkeypatch.setenv("STARCODER_LEASE_S", "long")
+        with pytest.raises(ValueError, match="STARCODER_LEASE_S"):
+            QueueSettings()
 
     def test_an_unclear_yes_or_no_is_refused_everywhere(self, monkeypatch):
         from graph.config import Settings
