@@ -397,6 +397,12 @@ def build_parser(
         help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
     )
     parser.add_argument(
+        "--candidates-on-example-failure",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.candidates_on_example_failure,
+        help="sample candidates only when the first code fails one of the task's examples (a lever)",
+    )
+    parser.add_argument(
         "--resample-repeats",
         action=argparse.BooleanOptionalAction,
         default=defaults.resample_repeats,
@@ -476,6 +482,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "task_examples": not args.no_examples,
         "min_score": args.min_score,
         "candidates": args.candidates,
+        "candidates_on_example_failure": args.candidates_on_example_failure,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "failure_details": not args.no_failure_details,

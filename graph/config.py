@@ -67,6 +67,11 @@ class Settings:
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
             ``roles.candidates``). 1 turns this off.
+        candidates_on_example_failure: Sample candidates only when the first code fails
+            one of the task's own examples (or, for a task without examples, any test).
+            Code that passes every example but fails a self-written test is more often
+            right than the test: the arbiter weighs that test in refine instead, and no
+            sampling is spent (a lever for measurement).
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
@@ -85,6 +90,7 @@ class Settings:
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 3))
+    candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", False))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
@@ -122,6 +128,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "arbitrate_tests": RequestField(bool, "Check failing one-claim tests against a reference implementation."),
     "task_examples": RequestField(bool, "Add the task's own doctest examples to the tests."),
     "candidates": RequestField(int, "Code candidates for the first attempt (1: just one).", 1, 8),
+    "candidates_on_example_failure": RequestField(
+        bool, "Sample candidates only when the first code fails one of the task's own examples."
+    ),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),

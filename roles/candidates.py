@@ -4,7 +4,9 @@ When the first (greedy) code fails its tests, more candidates are sampled from t
 same prompt and each runs against the same tests in the sandbox. The one that passes
 the most of the task's own examples wins, then the most tests overall; ties keep the
 earlier candidate, so the greedy one stands unless a sample does strictly better.
-Sampling stops as soon as a candidate passes everything.
+Sampling stops as soon as a candidate passes everything. With
+``Settings.candidates_on_example_failure``, sampling starts only when the first code
+fails one of the task's own examples (any test, for a task without examples).
 
 The same sampling keeps refinement moving: when the refiner hands back code the loop
 already tried, :func:`first_new` asks again with sampling until something new comes.
@@ -48,6 +50,15 @@ def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
     return max(0, examples - failed_examples), judged_out_of_process(report), report["passed_count"]
 
 
+def _fails_an_example(score: tuple[int, int, int], tests: str) -> bool:
+    """Whether code with ``score`` (see :func:`rank`) fails one of the task's examples.
+
+    A task without examples has only other tests to go by: any failure counts.
+    """
+    examples = tests.count(f"def {EXAMPLE_PREFIX}")
+    return examples == 0 or score[0] < examples
+
+
 def pick_candidate(
     ctx: CallContext, code: str, tests: str, *, sample: Callable[[dict[str, object]], str | None]
 ) -> Pick:
@@ -61,6 +72,8 @@ def pick_candidate(
     usage.sandbox_seconds += report["duration_s"]
     best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
     if report["passed"] or not tests.strip():
+        return best
+    if settings.candidates_on_example_failure and not _fails_an_example(best.score, tests):
         return best
     seen = {code}
     for index in range(1, settings.candidates):

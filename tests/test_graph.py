@@ -354,6 +354,37 @@ def test_no_candidates_are_sampled_when_the_first_passes(tmp_path):
     assert "candidate 1 of 1 tried" in result["node_timings"][0]["summary"]
 
 
+WRONG_OWN_TEST = "from solution import add\n\ndef test_wrong():\n    assert add(1, 1) == 3\n"
+
+
+@pytest.mark.parametrize("on_example_failure", [True, False])
+def test_candidates_can_wait_for_a_failed_task_example(tmp_path, on_example_failure):
+    # The greedy code passes the task's example and fails only a wrong self-written test.
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE), fenced(BAD_CODE), fenced(BAD_CODE.replace("a - b", "a * b"))],
+        tester=[fenced(WRONG_OWN_TEST)],
+    )
+    settings = _settings(tmp_path, candidates=3, candidates_on_example_failure=on_example_failure, max_iterations=0)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+
+    assert "a + b" in result["code"]  # kept either way: it is the one passing the example
+    assert models.calls("generator") == (1 if on_example_failure else 3)
+
+
+def test_candidates_waiting_for_an_example_still_come_when_one_fails(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE), fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    settings = _settings(tmp_path, candidates=2, candidates_on_example_failure=True)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"] and models.calls("generator") == 2
+
+
 def test_a_sample_no_better_than_the_greedy_code_does_not_replace_it(tmp_path):
     almost = BAD_CODE.replace("a - b", "a + b if a > 0 else a - b")  # passes one test of two
     also_almost = BAD_CODE.replace("a - b", "a + b if a > 0 else 7")  # also one of two
