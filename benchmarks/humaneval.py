@@ -403,6 +403,12 @@ def build_parser(
         help="sample candidates only when the first code fails one of the task's examples (a lever)",
     )
     parser.add_argument(
+        "--stop-on-task-tests",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.stop_on_task_tests,
+        help="stop when the task's examples pass and only self-written tests fail (a lever)",
+    )
+    parser.add_argument(
         "--resample-repeats",
         action=argparse.BooleanOptionalAction,
         default=defaults.resample_repeats,
@@ -483,6 +489,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "min_score": args.min_score,
         "candidates": args.candidates,
         "candidates_on_example_failure": args.candidates_on_example_failure,
+        "stop_on_task_tests": args.stop_on_task_tests,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "failure_details": not args.no_failure_details,

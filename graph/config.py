@@ -72,6 +72,12 @@ class Settings:
             Code that passes every example but fails a self-written test is more often
             right than the test: the arbiter weighs that test in refine instead, and no
             sampling is spent (a lever for measurement).
+        stop_on_task_tests: Stop when the code passes every test the task itself gives
+            (its examples, the tests given with it) and, after the arbiter, only tests
+            the model wrote still fail: the code is handed back as it is (``passed`` stays
+            false and the failing tests say why) rather than rewritten to fit tests that
+            are more often wrong than the code (see ``roles.candidates.only_own_tests_fail``).
+            A task that gives no tests is not affected.
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
@@ -91,6 +97,7 @@ class Settings:
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 3))
     candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", False))
+    stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", False))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
@@ -130,6 +137,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "candidates": RequestField(int, "Code candidates for the first attempt (1: just one).", 1, 8),
     "candidates_on_example_failure": RequestField(
         bool, "Sample candidates only when the first code fails one of the task's own examples."
+    ),
+    "stop_on_task_tests": RequestField(
+        bool, "Stop when the task's own tests pass and only self-written tests fail (after the arbiter)."
     ),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),

@@ -136,6 +136,7 @@ class AgentState(TypedDict, total=False):
     attempts: Annotated[list[Attempt], attempts_of_this_run]
     node_timings: Annotated[list[NodeTiming], timings_of_this_run]
     disputed_tests: list[DisputedTest]  # set aside to make the current attempt (by refine)
+    settled: bool  # refine kept code that passes the task's own tests: stop after this attempt
     # Written by finalize:
     passed: bool
     best_iteration: int

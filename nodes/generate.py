@@ -60,6 +60,7 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
         "tests": tests,
         "generation_error": None if code else NO_CODE,
         "tests_need_rewrite": False,
+        "settled": False,
         "disputed_tests": [],
         "node_timings": [node_timing("generate", 0, started, summary, ctx.usage)],
     }

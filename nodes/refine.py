@@ -5,6 +5,8 @@ tests' trimmed tracebacks and the reviewer's recommendations. Tests are kept (th
 written from the task). With ``arbitrate_tests``, failing one-claim tests an
 independent reference contradicts are set aside first (:mod:`roles.arbiter`). With
 ``resample_repeats``, code the loop already tried is asked for again with sampling.
+With ``stop_on_task_tests``, code that passes every test the task gives, and fails
+only tests the model wrote, is kept and the run stops after it.
 When the tests themselves could not run (a syntax error, nothing collected), nothing is
 known against the code yet: only the tests are written again, told why the last ones
 failed.
@@ -23,7 +25,7 @@ from graph.config import Settings
 from graph.state import AgentState, DisputedTest
 from nodes.common import call_context, node_timing
 from roles.arbiter import find_disputed_tests
-from roles.candidates import first_new
+from roles.candidates import first_new, only_own_tests_fail
 from roles.code import write_code
 from roles.context import NO_CODE, CallContext, ModelProvider
 from roles.fix import describe_problems, fix_code
@@ -92,6 +94,7 @@ def refine(state: AgentState, config: RunnableConfig, runtime: Runtime[Settings]
     ctx = call_context(model, config, runtime)
     iteration = state.get("iteration", 0) + 1
     disputed: list[DisputedTest] = []
+    settled = False
     if state.get("tests_need_rewrite") and state.get("code"):
         code, tests, summary = _rewrite_tests(state, ctx)
     else:
@@ -109,6 +112,11 @@ def refine(state: AgentState, config: RunnableConfig, runtime: Runtime[Settings]
         if names and not validation["failures"] and "def test" in tests:
             # Every failure was a disputed claim: the code stands, re-validate without them.
             code, summary = state["code"], f"set aside {len(names)} disputed test(s), code kept"
+        elif ctx.settings.stop_on_task_tests and only_own_tests_fail(validation, tests, state.get("user_tests")):
+            # The task's own tests pass; only the model's tests disagree: the code stands, and this is the end.
+            code, settled = state["code"], True
+            summary = f"task's own tests pass, {len(validation['failures'])} self-written test(s) disagree: code kept"
+            summary += f", set aside {len(names)} disputed test(s)" if names else ""
         else:
             code, tests, summary = _rewrite_code(state, ctx, validation, tests)
             if names:
@@ -120,5 +128,6 @@ def refine(state: AgentState, config: RunnableConfig, runtime: Runtime[Settings]
         "tests": tests,
         "generation_error": None if code else NO_CODE,
         "tests_need_rewrite": False,
+        "settled": settled,
         "node_timings": [node_timing("refine", iteration, started, summary, ctx.usage)],
     }

@@ -14,16 +14,25 @@ already tried, :func:`first_new` asks again with sampling until something new co
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from analysis.parsing import same_program
-from analysis.testcases import EXAMPLE_PREFIX
+from analysis.testcases import EXAMPLE_PREFIX, test_function_name
 from roles.checks import check_attempt
 from roles.context import CallContext
 from sandbox.report import ValidationReport, judged_out_of_process
 
-__all__ = ["CANDIDATE_TEMPERATURE", "Pick", "first_new", "pick_candidate", "rank", "tried_before"]
+__all__ = [
+    "CANDIDATE_TEMPERATURE",
+    "Pick",
+    "first_new",
+    "only_own_tests_fail",
+    "pick_candidate",
+    "rank",
+    "tried_before",
+]
 
 CANDIDATE_TEMPERATURE = 0.7
 
@@ -57,6 +66,37 @@ def _fails_an_example(score: tuple[int, int, int], tests: str) -> bool:
     """
     examples = tests.count(f"def {EXAMPLE_PREFIX}")
     return examples == 0 or score[0] < examples
+
+
+def _given_test_names(user_tests: str | None) -> set[str]:
+    """Names of the test functions given with the task (``user_tests``)."""
+    try:
+        tree = ast.parse(user_tests or "")
+    except (SyntaxError, ValueError):
+        return set()
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
+
+
+def only_own_tests_fail(report: ValidationReport, tests: str, user_tests: str | None) -> bool:
+    """Whether the code passes every test the task itself gives, and fails only tests the model wrote.
+
+    The task's tests are its examples and the tests given with it. False when the task
+    gives none, when nothing ran (an import error, a time-out), when one of them fails
+    or was judged in the code's own process (weaker evidence), or when nothing fails.
+    """
+    given = _given_test_names(user_tests)
+    has_examples = f"def {EXAMPLE_PREFIX}" in tests
+    ran = report["passed_count"] + report["failed_count"] + report["errored_count"]
+    if not (has_examples or given) or ran == 0 or report["timed_out"] or not report["failures"]:
+        return False
+
+    def the_tasks(name: str) -> bool:
+        name = test_function_name(name)
+        return name.startswith(EXAMPLE_PREFIX) or name in given
+
+    if any(the_tasks(name) for name in report.get("in_process_tests", [])):
+        return False
+    return not any(the_tasks(f["test"]) for f in report["failures"])
 
 
 def pick_candidate(

@@ -48,6 +48,9 @@ class TestRouteAfterReview:
     def test_budget_spent_finishes(self):
         assert route_after_review(_state(False, 1.0, 3)) == "finalize"
 
+    def test_a_settled_attempt_finishes(self):
+        assert route_after_review({**_state(False, 0.0, 1), "settled": True}) == "finalize"
+
     def test_zero_budget_finishes_after_first_attempt(self):
         assert route_after_review(_state(False, 1.0, 0, budget=0)) == "finalize"
 
@@ -383,6 +386,79 @@ def test_candidates_waiting_for_an_example_still_come_when_one_fails(tmp_path):
     result = app.invoke({"task": task}, _config())
 
     assert result["passed"] is True and "a + b" in result["code"] and models.calls("generator") == 2
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_code_passing_the_tasks_examples_is_not_rewritten_to_fit_a_wrong_own_test(tmp_path, stop):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = FakeScriptedModels(
+        generator=[fenced(GOOD_CODE)],
+        tester=[fenced(WRONG_OWN_TEST)],
+        arbiter=[fenced(GOOD_CODE.replace("a + b", "a + b + 1"))],  # no help: it sides with the wrong test
+        refiner=[fenced(BAD_CODE.replace("a - b", "a + b + (a == b == 1)"))] * 3,  # fits the wrong test
+        reviewer=[GOOD_REVIEW],
+    )
+    settings = _settings(tmp_path, candidates=1, stop_on_task_tests=stop, resample_repeats=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+
+    if stop:
+        assert models.calls("refiner") == 0 and models.calls("arbiter") == 1
+        assert result["passed"] is False and result["iterations"] == 2  # the kept code, validated once more
+        assert "a + b" in result["code"] and "a == b" not in result["code"]
+        settled = result["node_timings"][3]["summary"]
+        assert "task's own tests pass, 1 self-written test(s) disagree: code kept" in settled
+        assert [t["node"] for t in result["node_timings"]][-2:] == ["review", "finalize"]
+    else:
+        assert models.calls("refiner") >= 1  # the wrong test drives a rewrite
+
+
+def test_stop_on_task_tests_does_not_stop_code_failing_an_example(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)], tester=[fenced(ADD_TESTS)], refiner=[fenced(GOOD_CODE)], reviewer=[GOOD_REVIEW]
+    )
+    settings = _settings(tmp_path, candidates=1, stop_on_task_tests=True, arbitrate_tests=False)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+
+    assert result["passed"] is True and models.calls("refiner") == 1 and "a + b" in result["code"]
+
+
+class TestOnlyOwnTestsFail:
+    TESTS = "def test_task_example_1():\n    pass\n\ndef test_mine():\n    pass\n\ndef test_given():\n    pass\n"
+
+    @staticmethod
+    def _report(failing: list[str], passed: int = 2, in_process: list[str] | None = None, **extra) -> dict:
+        failures = [{"test": f"test_solution.py::{name}", "message": "", "traceback": ""} for name in failing]
+        return {
+            "passed_count": passed, "failed_count": len(failing), "errored_count": 0, "timed_out": False,
+            "failures": failures, "in_process_tests": in_process or [], **extra,
+        }  # fmt: skip
+
+    def test_only_a_self_written_test_fails(self):
+        from roles.candidates import only_own_tests_fail
+
+        assert only_own_tests_fail(self._report(["test_mine"]), self.TESTS, None)
+
+    def test_a_failing_example_or_given_test_is_the_tasks_word(self):
+        from roles.candidates import only_own_tests_fail
+
+        given = "def test_given():\n    assert True\n"
+        assert not only_own_tests_fail(self._report(["test_task_example_1"]), self.TESTS, None)
+        assert not only_own_tests_fail(self._report(["test_given[1]"]), self.TESTS, given)
+        assert only_own_tests_fail(self._report(["test_given"]), self.TESTS, None)  # not given: the model's
+
+    def test_no_evidence_is_no_stop(self):
+        from roles.candidates import only_own_tests_fail
+
+        no_task_tests = "def test_mine():\n    pass\n"
+        assert not only_own_tests_fail(self._report(["test_mine"]), no_task_tests, None)  # the task gave none
+        assert not only_own_tests_fail(self._report([]), self.TESTS, None)  # nothing fails
+        assert not only_own_tests_fail(self._report(["test_mine"], passed=0) | {"failed_count": 0}, self.TESTS, None)
+        assert not only_own_tests_fail(self._report(["test_mine"], timed_out=True), self.TESTS, None)
+        weak = self._report(["test_mine"], in_process=["test_task_example_1"])
+        assert not only_own_tests_fail(weak, self.TESTS, None)  # the example's pass is weaker evidence
 
 
 def test_a_sample_no_better_than_the_greedy_code_does_not_replace_it(tmp_path):
