@@ -21,7 +21,7 @@ __all__ = [
     "examples_as_tests",
     "observed_value",
     "remove_tests",
-    "split_asserts",
+    "tidy_tests",
 ]
 
 EXAMPLE_PREFIX = "test_task_example_"
@@ -48,8 +48,51 @@ def _is_plain_test(node: ast.stmt) -> bool:
     )
 
 
-def split_asserts(tests: str) -> str:
-    """Give each assert of an assert-only test function a test of its own; drop duplicates.
+def _is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__": ...``."""
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+    )
+
+
+def _runs_at_import(node: ast.stmt) -> bool:
+    """A top-level statement that would run code while pytest collects the module.
+
+    A bare call (``test_x()``, ``print(...)``, ``unittest.main()``), a loop or a
+    ``with`` block, or the ``__main__`` guard: pytest runs the test functions itself,
+    and code called during collection fails the whole module, the task's examples
+    with it.
+    """
+    return isinstance(node, ast.Expr | ast.For | ast.While | ast.With) or _is_main_guard(node)
+
+
+def _is_print(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "print"
+    )
+
+
+def _test_function(name: str, body: list[ast.stmt], args: ast.arguments | None = None) -> ast.FunctionDef:
+    return ast.FunctionDef(
+        name=name, args=args or ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=body, decorator_list=[], returns=None, **_NO_TYPE_PARAMS,
+    )  # fmt: skip
+
+
+def tidy_tests(tests: str) -> str:
+    """Make a model's tests run as pytest runs them, one claim per test.
+
+    - Each assert of an assert-only test function gets a test of its own (``print``
+      calls in it are dropped); duplicates are dropped.
+    - A top-level ``assert`` becomes a test of its own (``test_stated_N``).
+    - Top-level code that would run while the module is collected (a bare call such as
+      ``test_x()`` or ``print(...)``, a loop, the ``__main__`` guard) is dropped.
 
     Functions with fixtures, decorators or other statements are kept as they are.
     Returns ``tests`` unchanged when it does not parse.
@@ -61,17 +104,9 @@ def split_asserts(tests: str) -> str:
     seen: set[str] = set()
     body: list[ast.stmt] = []
     count = 0
-    for node in tree.body:
-        if not _is_plain_test(node):
-            body.append(node)
-            continue
-        assert isinstance(node, ast.FunctionDef)
-        statements = _body_without_docstring(node)
-        asserts = [s for s in statements if isinstance(s, ast.Assert)]
-        if len(statements) < 2 or len(asserts) < len(statements):
-            body.append(node)
-            count += 1
-            continue
+
+    def add_claims(name: str, asserts: list[ast.Assert], args: ast.arguments | None = None) -> None:
+        nonlocal count
         for index, written in enumerate(asserts, start=1):
             # pytest's own message ("assert 10 == 5") says more than a hand-written one.
             statement = ast.Assert(test=written.test, msg=None)
@@ -80,10 +115,24 @@ def split_asserts(tests: str) -> str:
                 continue
             seen.add(source)
             count += 1
-            body.append(ast.FunctionDef(
-                name=f"{node.name}_{index}", args=node.args, body=[statement],
-                decorator_list=[], returns=None, **_NO_TYPE_PARAMS,
-            ))  # fmt: skip
+            body.append(_test_function(f"{name}_{index}", [statement], args))
+
+    stated = [node for node in tree.body if isinstance(node, ast.Assert)]
+    for node in tree.body:
+        if isinstance(node, ast.Assert) or _runs_at_import(node):
+            continue
+        if not _is_plain_test(node):
+            body.append(node)
+            continue
+        assert isinstance(node, ast.FunctionDef)
+        statements = [s for s in _body_without_docstring(node) if not _is_print(s)]
+        asserts = [s for s in statements if isinstance(s, ast.Assert)]
+        if len(statements) < 2 or len(asserts) < len(statements):
+            body.append(node)
+            count += 1
+            continue
+        add_claims(node.name, asserts, node.args)
+    add_claims("test_stated", stated)
     return ast.unparse(ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))) + "\n"
 
 

@@ -2,7 +2,9 @@
 
 Best means passing first (a pass resting only on tests judged in the code's own process
 counts below one judged outside it), then the most of the task's examples passed, then
-the most tests passed, then the higher review score, then the later attempt.
+the most tests passed, then the higher review score, then the earlier attempt: a
+rewrite that the tests cannot tell apart from the first attempt has no evidence for it,
+and the first attempt is the strongest single call.
 The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
 finalize twice for a thread (a resumed run) rewrites the same file.
 """
@@ -31,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def best_attempt(attempts: list[Attempt]) -> Attempt:
-    """Return the attempt to hand back: passing, then examples and tests passed, review score, latest."""
+    """Return the attempt to hand back: passing, then examples and tests passed, review score, earliest."""
     if not attempts:
         raise ValueError("finalize reached with no attempts recorded")
     return max(
@@ -41,7 +43,7 @@ def best_attempt(attempts: list[Attempt]) -> Attempt:
             strong_pass(a["validation"]),
             rank(a["validation"], a["tests"]),
             a["review"]["score"] if a["review"] else 0.0,
-            a["iteration"],
+            -a["iteration"],
         ),
     )
 

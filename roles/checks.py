@@ -40,9 +40,17 @@ def _syntax_error(source: str, what: str) -> str | None:
     return None
 
 
+COLLECTION_CALL = "cannot run while the tests are being collected"
+"""The sandbox's words when a test module calls the code as pytest imports it: the tests' fault."""
+
+
 def _tests_collected_nothing(report: ValidationReport) -> bool:
+    """Nothing ran, and the tests are to blame (not the code failing to import)."""
+    error = report["error"] or ""
+    if COLLECTION_CALL in error and report["passed_count"] + report["failed_count"] == 0:
+        return True
     ran = report["passed_count"] + report["failed_count"] + report["errored_count"]
-    return ran == 0 and not (report["error"] or "").startswith("import failed")
+    return ran == 0 and not error.startswith("import failed")
 
 
 def check_attempt(code: str, tests: str, settings: Settings) -> tuple[ValidationReport, bool]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from analysis.interface import interface_of, public_names, reconcile_tests
 from analysis.parsing import extract_code
-from analysis.testcases import examples_as_tests, split_asserts
+from analysis.testcases import examples_as_tests, tidy_tests
 from roles.context import CallContext, call_model
 
 __all__ = ["write_tests"]
@@ -49,7 +49,7 @@ def write_tests(
         },
     )
     tests = extract_code(reply) or ""
-    parts = [split_asserts(reconcile_tests(tests, code))] if tests else []
+    parts = [tidy_tests(reconcile_tests(tests, code))] if tests else []
     if settings.task_examples and (examples := examples_as_tests(task, names)):
         parts.append("# Examples given in the task\n" + reconcile_tests(examples, code))
     if user_tests:

@@ -158,13 +158,13 @@ def test_strip_demo_code_keeps_definitions_and_comments():
     assert strip_demo_code("def f(:") == "def f(:"
 
 
-def test_split_asserts_gives_each_claim_its_own_test():
-    from analysis.testcases import claim_of, observed_value, split_asserts
+def test_tidy_tests_gives_each_claim_its_own_test():
+    from analysis.testcases import claim_of, observed_value, tidy_tests
 
     tests = (
         "def test_p():\n    assert f('abc') == False\n    assert f('aa')\n    assert f('aa')\n    assert not f('ab')\n"
     )
-    split = split_asserts(tests)
+    split = tidy_tests(tests)
     assert [line for line in split.splitlines() if line.startswith("def")] == [
         "def test_p_1():", "def test_p_2():", "def test_p_4():",
     ]  # fmt: skip
@@ -173,6 +173,27 @@ def test_split_asserts_gives_each_claim_its_own_test():
     assert observed_value("AssertionError: assert True == False", claim) == (True, True)
     assert claim_of(split, "test_p_4").expected == "False"
     assert claim_of("def test_x():\n    y = 1\n    assert y\n", "test_x") is None
+
+
+def test_tidy_tests_keeps_code_from_running_while_pytest_collects_the_module():
+    from analysis.testcases import tidy_tests
+
+    tests = (
+        "from solution import f\n\n"
+        "def test_f():\n    assert f(1) == 2, 'case 1'\n    assert f(2) == 4\n    print('All test cases passed!')\n"
+        "test_f()\nprint('done')\nassert f(0) == 0\nfor x in [1]:\n    f(x)\n"
+        "if __name__ == '__main__':\n    test_f()\n"
+    )
+    tidy = tidy_tests(tests)
+    assert tidy == (
+        "from solution import f\n\n"
+        "def test_f_1():\n    assert f(1) == 2\n\n"
+        "def test_f_2():\n    assert f(2) == 4\n\n"
+        "def test_stated_1():\n    assert f(0) == 0\n"
+    )
+    kept = "import pytest\nLIMIT = 3\n\n"
+    kept += "@pytest.mark.parametrize('x', [1])\ndef test_g(x):\n    print(x)\n    assert x\n"
+    assert tidy_tests(kept) == kept  # fixtures, decorators, constants and imports stay as written
 
 
 def test_task_examples_become_tests():

@@ -74,6 +74,29 @@ def test_finalize_prefers_a_pass_judged_outside_the_codes_process():
     assert best_attempt([strong, weak]) is strong
 
 
+def test_finalize_keeps_the_earlier_attempt_when_the_tests_cannot_tell_them_apart():
+    from nodes.finalize import best_attempt
+
+    def attempt(iteration: int) -> dict:
+        validation = {
+            "passed": False, "passed_count": 1, "failed_count": 1, "errored_count": 0,
+            "failures": [{"test": "test_mine", "message": "", "traceback": ""}], "in_process_tests": [],
+        }  # fmt: skip
+        return {"iteration": iteration, "tests": "", "validation": validation, "review": {"score": 5.0}}
+
+    first, rewrite = attempt(0), attempt(1)
+    assert best_attempt([first, rewrite]) is first
+
+
+def test_tests_that_call_the_code_as_they_are_collected_are_written_again(tmp_path):
+    from roles.checks import check_attempt
+
+    tests = "from solution import add\n\nadd(1, 2)\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    report, rewrite = check_attempt(GOOD_CODE, tests, _settings(tmp_path))
+    assert not report["passed"] and "being collected" in report["error"]
+    assert rewrite  # the tests' fault, not the code's: refine writes the tests again
+
+
 def test_review_names_tests_judged_in_the_codes_process():
     from roles.review import review_code
 
