@@ -415,6 +415,12 @@ def build_parser(
         help="when the refiner repeats an earlier attempt, ask again with sampling (a lever)",
     )
     parser.add_argument(
+        "--lean-tests",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.lean_tests,
+        help="ask the tester for 3 or 4 one-assert tests (a lever: fewer tokens, fewer wrong claims)",
+    )
+    parser.add_argument(
         "--tester-sees-code",
         action="store_true",
         help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
@@ -490,6 +496,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "candidates": args.candidates,
         "candidates_on_example_failure": args.candidates_on_example_failure,
         "stop_on_task_tests": args.stop_on_task_tests,
+        "lean_tests": args.lean_tests,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "failure_details": not args.no_failure_details,

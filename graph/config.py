@@ -82,6 +82,9 @@ class Settings:
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
             spent on the same code twice (see ``roles.candidates``).
+        lean_tests: Ask the tester for 3 or 4 one-assert tests rather than 4 to 6 of up
+            to three asserts: fewer output tokens, and fewer wrong claims to arbitrate
+            (a lever for measurement).
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
@@ -99,6 +102,7 @@ class Settings:
     candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", False))
     stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", False))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
+    lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
@@ -142,6 +146,7 @@ REQUEST_FIELDS: dict[str, RequestField] = {
         bool, "Stop when the task's own tests pass and only self-written tests fail (after the arbiter)."
     ),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
+    "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
     "test_timeout_s": RequestField(float, "Wall-clock seconds for one sandboxed test run.", 1, 120),

@@ -12,7 +12,11 @@ from analysis.parsing import extract_code
 from analysis.testcases import examples_as_tests, tidy_tests
 from roles.context import CallContext, call_model
 
-__all__ = ["write_tests"]
+__all__ = ["LEAN_TESTS", "TESTS", "write_tests"]
+
+TESTS = "4 to 6 short test functions named test_..., each with one to three plain\n  assert statements"
+LEAN_TESTS = "3 or 4 short test functions named test_..., each with exactly one plain\n  assert statement"
+"""What the tester is asked for (``Settings.lean_tests`` picks the second)."""
 
 
 def write_tests(
@@ -29,7 +33,8 @@ def write_tests(
     ``Settings.task_examples``, the task's own doctest examples are added as tests too;
     ``Settings.tester_sees_code`` shows the tester the whole code instead of its
     interface (a lever measured by the benchmark; off, a bug in the code cannot leak
-    into its tests). Tests given with the task come last.
+    into its tests); ``Settings.lean_tests`` asks for fewer claims. Tests given with the
+    task come last.
     """
     settings = ctx.settings
     names = public_names(code)
@@ -45,6 +50,7 @@ def write_tests(
             "task": task,
             "interface": code.strip() if settings.tester_sees_code else interface_of(code),
             "names": ", ".join(names) or "*",
+            "how_many": LEAN_TESTS if settings.lean_tests else TESTS,
             "retry_note": retry_note,
         },
     )

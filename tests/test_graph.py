@@ -97,6 +97,19 @@ def test_tests_that_call_the_code_as_they_are_collected_are_written_again(tmp_pa
     assert rewrite  # the tests' fault, not the code's: refine writes the tests again
 
 
+@pytest.mark.parametrize("lean", [False, True])
+def test_the_tester_is_asked_for_as_many_claims_as_the_settings_say(tmp_path, lean):
+    from roles.tests import LEAN_TESTS, TESTS
+
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    app = build_graph(models, settings=_settings(tmp_path, lean_tests=lean), checkpointer=InMemorySaver())
+    app.invoke({"task": "Write add(a, b)."}, _config())
+
+    system = models.for_role("tester").received[0][0].content
+    asked, other = (LEAN_TESTS, TESTS) if lean else (TESTS, LEAN_TESTS)
+    assert f"Write {asked}." in system and other not in system
+
+
 def test_review_names_tests_judged_in_the_codes_process():
     from roles.review import review_code
 
