@@ -114,6 +114,8 @@ def _print_result(result: dict) -> None:
             f"set aside: {item['test']}: expected {item['call']} == {item['expected']}, "
             f"but the code and an independent reference both gave {item['observed']}\n"
         )
+    if result.get("settled"):
+        out.write("stopped: the task's own tests pass; only tests the model wrote still fail\n")
     out.write(
         f"attempts: {result.get('iterations')}  best: {result.get('best_iteration')}  "
         f"model: {result.get('model')}  thread: {result.get('thread_id')}\n"

@@ -71,13 +71,14 @@ class Settings:
             one of the task's own examples (or, for a task without examples, any test).
             Code that passes every example but fails a self-written test is more often
             right than the test: the arbiter weighs that test in refine instead, and no
-            sampling is spent (a lever for measurement).
+            sampling is spent (on by default: chosen on the development split).
         stop_on_task_tests: Stop when the code passes every test the task itself gives
             (its examples, the tests given with it) and, after the arbiter, only tests
             the model wrote still fail: the code is handed back as it is (``passed`` stays
             false and the failing tests say why) rather than rewritten to fit tests that
             are more often wrong than the code (see ``roles.candidates.only_own_tests_fail``).
-            A task that gives no tests is not affected.
+            A task that gives no tests is not affected (on by default: chosen on the
+            development split).
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
@@ -99,8 +100,8 @@ class Settings:
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 3))
-    candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", False))
-    stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", False))
+    candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", True))
+    stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", True))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))

@@ -155,6 +155,7 @@ class AgentOutput(TypedDict, total=False):
     review: ReviewReport | None
     best_iteration: int
     iterations: int
+    settled: bool  # stopped because the task's own tests pass and only self-written ones fail
     attempts: list[Attempt]
     model: str
     node_timings: list[NodeTiming]

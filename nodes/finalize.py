@@ -74,6 +74,7 @@ def finalize(state: AgentState, runtime: Runtime[Settings]) -> dict:
         "review": best["review"],
         "best_iteration": best["iteration"],
         "iterations": len(attempts),
+        "settled": bool(state.get("settled")),
         "model": state.get("model", ""),
         # Tests were set aside cumulatively: everything dropped up to the chosen attempt.
         "disputed_tests": [

@@ -445,8 +445,10 @@ def test_code_passing_the_tasks_examples_is_not_rewritten_to_fit_a_wrong_own_tes
         settled = result["node_timings"][3]["summary"]
         assert "task's own tests pass, 1 self-written test(s) disagree: code kept" in settled
         assert [t["node"] for t in result["node_timings"]][-2:] == ["review", "finalize"]
+        assert result["settled"] is True  # the answer says why it stopped with passed false
     else:
         assert models.calls("refiner") >= 1  # the wrong test drives a rewrite
+        assert result["settled"] is False
 
 
 def test_stop_on_task_tests_does_not_stop_code_failing_an_example(tmp_path):
