@@ -67,7 +67,7 @@ SCHEMA = 2
 """Layout of the results file: 2 has ``rows``; files without ``schema`` are the earlier layout."""
 
 ROWS = ("single_shot", "first_step", "best_of_k", "loop")
-DEFAULT_K_FROM = Path(__file__).resolve().parents[1] / "docs" / "results" / "humaneval-defaults-0-143.json"
+DEFAULT_K_FROM = Path(__file__).resolve().parents[1] / "docs" / "results" / "humaneval-heldout-defaults.json"
 
 
 class BenchError(ValueError):

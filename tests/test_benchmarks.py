@@ -368,8 +368,11 @@ def test_compare_refuses_files_that_are_not_runs_or_share_no_problem(tmp_path):
 
 
 def test_best_of_k_matches_the_loops_tokens_of_a_saved_run(tmp_path):
-    k, source = k_from_run(DEFAULT_K_FROM)  # the earlier layout: 2053 / 229 tokens per problem
+    earlier = DEFAULT_K_FROM.parent / "humaneval-defaults-0-143.json"
+    k, source = k_from_run(earlier)  # the earlier layout: 2053 / 229 tokens per problem
     assert k == 9 and "the generator's first call" in source
+    k, source = k_from_run(DEFAULT_K_FROM)  # the README's run of the current defaults
+    assert k >= 2 and source.startswith("humaneval-heldout-defaults.json: loop")
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"schema": 2, "rows": {"single_shot": {"tokens_per_problem": 250.0}, "loop": {
         "tokens_per_problem": 1600.0}}}))  # fmt: skip
