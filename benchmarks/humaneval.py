@@ -409,6 +409,12 @@ def build_parser(
         help="stop when the task's examples pass and only self-written tests fail (a lever)",
     )
     parser.add_argument(
+        "--examples-first",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.examples_first,
+        help="choose among the candidates by the task's own tests before writing any (a lever)",
+    )
+    parser.add_argument(
         "--resample-repeats",
         action=argparse.BooleanOptionalAction,
         default=defaults.resample_repeats,
@@ -497,6 +503,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "candidates_on_example_failure": args.candidates_on_example_failure,
         "stop_on_task_tests": args.stop_on_task_tests,
         "lean_tests": args.lean_tests,
+        "examples_first": args.examples_first,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "failure_details": not args.no_failure_details,

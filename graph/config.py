@@ -79,6 +79,11 @@ class Settings:
             are more often wrong than the code (see ``roles.candidates.only_own_tests_fail``).
             A task that gives no tests is not affected (on by default: chosen on the
             development split).
+        examples_first: Choose among the code candidates by the task's own tests (its
+            examples, the tests given with it) *before* the tester writes any: up to
+            ``candidates`` samples, stopping at the first that passes them all, as the
+            ``best_of_k`` baseline does; the tester then writes tests for the chosen code.
+            A task that gives no tests is not affected (a lever for measurement).
         resample_repeats: When the refiner hands back code the loop already tried (a
             small model under greedy decoding often does), ask it again with sampling,
             then ask the generator for a fresh sampled candidate, so an attempt is never
@@ -102,6 +107,7 @@ class Settings:
     candidates: int = field(default_factory=lambda: _env("candidates", 3))
     candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", True))
     stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", True))
+    examples_first: bool = field(default_factory=lambda: _env("examples_first", False))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
@@ -146,6 +152,7 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "stop_on_task_tests": RequestField(
         bool, "Stop when the task's own tests pass and only self-written tests fail (after the arbiter)."
     ),
+    "examples_first": RequestField(bool, "Choose among code candidates by the task's own tests before writing any."),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
     "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),

@@ -2,7 +2,9 @@
 
 Two model calls (:func:`roles.code.write_code`, then :func:`roles.tests.write_tests`),
 and with ``Settings.candidates`` above 1, more sampled code when the first fails its
-tests (:func:`roles.candidates.pick_candidate`). The task's budget and threshold are
+tests (:func:`roles.candidates.pick_candidate`). With ``Settings.examples_first``, the
+candidates are drawn before the tester writes any test, and ranked by the tests the
+task itself gives (:func:`roles.tests.task_tests`), when it gives some. The task's budget and threshold are
 settled here, once per run: the task's own values, else the run's settings.
 """
 
@@ -19,7 +21,7 @@ from nodes.common import call_context, node_timing
 from roles.candidates import pick_candidate
 from roles.code import write_code
 from roles.context import NO_CODE, ModelProvider
-from roles.tests import write_tests
+from roles.tests import task_tests, write_tests
 
 __all__ = ["generate"]
 
@@ -30,20 +32,22 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
     ctx = call_context(model, config, runtime)
     task_input = check_task_input({k: v for k, v in state.items() if k in TaskInput.__annotations__})
     task, entry_point, user_tests = task_input["task"], task_input.get("entry_point"), task_input.get("user_tests")
+    settings = ctx.settings
+
+    def sample(overrides: dict[str, object]) -> str | None:
+        return write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides)
+
     code = write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests)
+    pick = None
+    if code and settings.candidates > 1 and settings.examples_first:
+        if given := task_tests(task, code, user_tests, examples=settings.task_examples):
+            pick = pick_candidate(ctx, code, given, sample=sample, task_tests_only=True)
+            code = pick.code
     tests = write_tests(ctx, task=task, code=code, user_tests=user_tests) if code else ""
-    picked = ""
-    if code and ctx.settings.candidates > 1:
-        pick = pick_candidate(
-            ctx,
-            code,
-            tests,
-            sample=lambda overrides: write_code(
-                ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides
-            ),
-        )
+    if code and settings.candidates > 1 and pick is None:
+        pick = pick_candidate(ctx, code, tests, sample=sample)
         code = pick.code
-        picked = f", candidate {pick.index + 1} of {pick.tried} tried"
+    picked = f", candidate {pick.index + 1} of {pick.tried} tried" if pick else ""
     summary = (
         f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests{picked}" if code else NO_CODE
     )

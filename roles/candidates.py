@@ -6,7 +6,9 @@ the most of the task's own examples wins, then the most tests overall; ties keep
 earlier candidate, so the greedy one stands unless a sample does strictly better.
 Sampling stops as soon as a candidate passes everything. With
 ``Settings.candidates_on_example_failure``, sampling starts only when the first code
-fails one of the task's own examples (any test, for a task without examples).
+fails one of the task's own examples (any test, for a task without examples). With
+``Settings.examples_first``, the generate node calls this before the tester has written
+anything, with the task's own tests alone (``task_tests_only``), as ``best_of_k`` ranks.
 
 The same sampling keeps refinement moving: when the refiner hands back code the loop
 already tried, :func:`first_new` asks again with sampling until something new comes.
@@ -100,12 +102,19 @@ def only_own_tests_fail(report: ValidationReport, tests: str, user_tests: str | 
 
 
 def pick_candidate(
-    ctx: CallContext, code: str, tests: str, *, sample: Callable[[dict[str, object]], str | None]
+    ctx: CallContext,
+    code: str,
+    tests: str,
+    *,
+    sample: Callable[[dict[str, object]], str | None],
+    task_tests_only: bool = False,
 ) -> Pick:
     """Return the best of ``code`` and up to ``Settings.candidates - 1`` alternatives from ``sample``.
 
     ``sample(overrides)`` asks the generator again with the given generation settings
-    (a temperature and a seed per candidate, so a run repeats).
+    (a temperature and a seed per candidate, so a run repeats). ``task_tests_only``: the
+    tests are all the task's own (``Settings.examples_first``), so any failure is worth
+    sampling for, whatever ``Settings.candidates_on_example_failure`` says.
     """
     settings, usage = ctx.settings, ctx.usage
     report, _ = check_attempt(code, tests, settings)
@@ -113,7 +122,7 @@ def pick_candidate(
     best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
     if report["passed"] or not tests.strip():
         return best
-    if settings.candidates_on_example_failure and not _fails_an_example(best.score, tests):
+    if settings.candidates_on_example_failure and not task_tests_only and not _fails_an_example(best.score, tests):
         return best
     seen = {code}
     for index in range(1, settings.candidates):

@@ -12,7 +12,7 @@ from analysis.parsing import extract_code
 from analysis.testcases import examples_as_tests, tidy_tests
 from roles.context import CallContext, call_model
 
-__all__ = ["LEAN_TESTS", "TESTS", "write_tests"]
+__all__ = ["LEAN_TESTS", "TESTS", "task_tests", "write_tests"]
 
 TESTS = "4 to 6 short test functions named test_..., each with one to three plain\n  assert statements"
 LEAN_TESTS = "3 or 4 short test functions named test_..., each with exactly one plain\n  assert statement"
@@ -56,8 +56,20 @@ def write_tests(
     )
     tests = extract_code(reply) or ""
     parts = [tidy_tests(reconcile_tests(tests, code))] if tests else []
-    if settings.task_examples and (examples := examples_as_tests(task, names)):
-        parts.append("# Examples given in the task\n" + reconcile_tests(examples, code))
+    if given := task_tests(task, code, user_tests, examples=settings.task_examples):
+        parts.append(given)
+    return "\n\n".join(parts)
+
+
+def task_tests(task: str, code: str, user_tests: str | None, *, examples: bool = True) -> str:
+    """The tests the task itself gives, fitted to ``code``'s names; '' when it gives none.
+
+    They are the task's own ``>>>`` examples (with ``examples``) and the tests given with
+    it, each under a comment saying where it came from.
+    """
+    parts = []
+    if examples and (found := examples_as_tests(task, public_names(code))):
+        parts.append("# Examples given in the task\n" + reconcile_tests(found, code))
     if user_tests:
         parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
     return "\n\n".join(parts)

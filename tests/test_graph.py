@@ -424,6 +424,44 @@ def test_candidates_waiting_for_an_example_still_come_when_one_fails(tmp_path):
     assert result["passed"] is True and "a + b" in result["code"] and models.calls("generator") == 2
 
 
+def test_examples_first_draws_candidates_before_the_tester_writes_any(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    wrong_product = BAD_CODE.replace("a - b", "a * b")  # passes add(2, 2) == 4 too: it is not sampled
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE), fenced(GOOD_CODE), fenced(wrong_product)],
+        tester=[fenced(ADD_TESTS)],
+        reviewer=[GOOD_REVIEW],
+    )
+    settings = _settings(tmp_path, candidates=3, examples_first=True)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert models.calls("generator") == 2  # stopped at the first candidate passing the example
+    assert models.calls("tester") == 1  # tests written once, for the chosen code
+    assert "candidate 2 of 2 tried" in result["node_timings"][0]["summary"]
+
+
+def test_examples_first_samples_for_a_failing_given_test_and_leaves_tasks_without_tests_alone(tmp_path):
+    given = "from solution import add\n\ndef test_given():\n    assert add(2, 3) == 5\n"
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE), fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    settings = _settings(tmp_path, candidates=2, examples_first=True, candidates_on_example_failure=True)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b).", "user_tests": given}, _config())
+    assert result["passed"] is True and models.calls("generator") == 2 and "a + b" in result["code"]
+
+    # No examples and no given tests: the candidates come after the tests, as without the lever.
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE), fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    result = app.invoke({"task": "Write add(a, b)."}, _config())
+    assert result["passed"] is True and models.calls("generator") == 2
+    assert "candidate 2 of 2 tried" in result["node_timings"][0]["summary"]
+
+
 @pytest.mark.parametrize("stop", [True, False])
 def test_code_passing_the_tasks_examples_is_not_rewritten_to_fit_a_wrong_own_test(tmp_path, stop):
     task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
