@@ -21,8 +21,7 @@ from service.lgschemas import RunCreate
 from service.runs import execute_run, new_run_record
 from service.worker import INFRASTRUCTURE_ERRORS, resume_point
 from tests.fakes import ADD_TESTS, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
-
-CLEAN_HISTORY = [["__start__"], ["generate"], ["validate"], ["review"], ["finalize"], []]
+from tests.services import CLEAN_HISTORY
 
 
 class CutOnceSaver(InMemorySaver):
