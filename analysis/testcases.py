@@ -224,10 +224,16 @@ def literal(source: str) -> tuple[bool, Any]:
 
 
 _CLOSING_QUOTES = ('"""', "'''")
-# ``f(x) ==> y``, ``f(x) == y``, ``f(x) => y``, ``f(x) -> y``, ``f(x) \u279e y`` (not ``f(x) = y``:
-# that is how a task states a definition, ``tri(n) = 1 + n / 2``, as often as an example)
-_ARROWS = ("==>", "==", "=>", "->", "\u279e")
+# What separates a call from its value on one line: ``f(x) ==> y``, ``f(x) == y``,
+# ``f(x) => y``, ``f(x) -> y``, ``f(x) \u279e y``, ``f(x) returns y``, ``f(x) should return y``.
+# Not ``f(x) = y``: that is how a task defines a sequence (``tri(4) = 3``) whose function
+# returns something else (HumanEval/130's ``tri`` returns a list), as often as an example.
+_ARROWS = ("==>", "==", "=>", "->", "\u279e", " should return ", " returns ")
 _LOWERCASE = {"true": "True", "false": "False", "none": "None"}
+# A value may be followed by an explanation: ``'No' (it starts with a digit)``, ``24 # 21 + 3``.
+_EXPLANATION = re.compile(r"\s+(?:\(|#|because\b|since\b|as\b)")
+# ``Input: 3`` / ``Output: (1, 2)``, or ``Input: arr = [1, 2], k = 3`` on one line each.
+_INPUT_OUTPUT = re.compile(r"^\s*Input\s*:\s*(?P<input>\S.*?)\s*\n\s*Output\s*:\s*(?P<output>\S.*?)\s*$", re.M)
 
 
 def _doctest_examples(task: str) -> list[tuple[str, str]]:
@@ -250,6 +256,8 @@ def _doctest_examples(task: str) -> list[tuple[str, str]]:
         want = "\n".join(lines).strip()
         for quotes in _CLOSING_QUOTES:
             want = want.removesuffix(quotes).rstrip()
+        if "\n" in want and not _literal(want)[0] and _literal(first := want.splitlines()[0])[0]:
+            want = first  # doctest read on into the task's next line (``2`` then ``f(3) => 4``)
         source = example.source.strip()
         if not want:  # ``>>> f(x) == y`` states the claim on one line
             try:
@@ -262,10 +270,27 @@ def _doctest_examples(task: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _stated_value(text: str) -> str | None:
+    """The literal a line states after its arrow, without a trailing explanation or full stop.
+
+    ``'No' (the name starts with a digit)`` and ``True.`` give ``'No'`` and ``True``;
+    ``1 + 2 / 2`` gives None: arithmetic is not a stated value, and no prefix of it is taken.
+    """
+    text = text.strip()
+    cut = _EXPLANATION.search(text)
+    for value in dict.fromkeys([text[: cut.start()] if cut else text, text]):
+        value = value.strip().removesuffix(".").rstrip().removesuffix(",").rstrip()
+        value = _LOWERCASE.get(value, value)
+        if value and _literal(value)[0]:
+            return value
+    return None
+
+
 def _inline_examples(task: str, names: list[str]) -> list[tuple[str, str]]:
     """Examples written on one line, ``f(1, 2) == 3`` or ``f("a") => 97``, for one of ``names``.
 
-    The call's arguments and the expected value must be literals.
+    The call's arguments and the expected value must be literals. A comment marker
+    between them (``f("a.txt") # => 'Yes'``) is dropped.
     """
     pairs = []
     for line in task.splitlines():
@@ -277,15 +302,32 @@ def _inline_examples(task: str, names: list[str]) -> list[tuple[str, str]]:
         for arrow in _ARROWS:
             at = text.find(arrow)
             while at > 0:
-                call, want = text[:at].strip(), text[at + len(arrow) :].strip()
-                want = _LOWERCASE.get(want, want)
-                if _is_literal_call(call) and _literal(want)[0]:
+                call = text[:at].strip().removesuffix("#").rstrip()
+                want = _stated_value(text[at + len(arrow) :])
+                if want is not None and _is_literal_call(call):
                     pairs.append((call, want))
                     break
                 at = text.find(arrow, at + 1)
             else:
                 continue
             break
+    return pairs
+
+
+def _input_output_examples(task: str, names: list[str]) -> list[tuple[str, str]]:
+    """``Input:`` / ``Output:`` line pairs, for a task about one function.
+
+    The input is one literal (``Input: 3``) or literal keyword arguments
+    (``Input: arr = [1, 2], k = 3``); the call is made with them as they are written.
+    """
+    if len(names) != 1:
+        return []
+    pairs = []
+    for found in _INPUT_OUTPUT.finditer(task):
+        want = _stated_value(found["output"])
+        call = f"{names[0]}({found['input']})"
+        if want is not None and _is_literal_call(call):
+            pairs.append((call, want))
     return pairs
 
 
@@ -308,7 +350,8 @@ def examples_as_tests(task: str, names: list[str]) -> str:
     """
     tests: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for source, want in [*_doctest_examples(task), *_inline_examples(task, names)]:
+    found = [*_doctest_examples(task), *_inline_examples(task, names), *_input_output_examples(task, names)]
+    for source, want in found:
         ok, _ = _literal(want)
         try:
             call = ast.parse(source, mode="eval").body
@@ -325,5 +368,7 @@ def examples_as_tests(task: str, names: list[str]) -> str:
         )
         if ok and want and calls_ours and (source, want) not in seen:
             seen.add((source, want))
-            tests.append(f"def {EXAMPLE_PREFIX}{len(tests) + 1}():\n    assert {source} == {want}\n")
+            # Written from the parsed call, so a comment in the source (``f(2)  # note``) cannot
+            # swallow the comparison and leave an assert that always holds.
+            tests.append(f"def {EXAMPLE_PREFIX}{len(tests) + 1}():\n    assert {ast.unparse(call)} == {want}\n")
     return "\n\n".join(tests)

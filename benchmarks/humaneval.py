@@ -357,6 +357,11 @@ def build_parser(
     parser.add_argument("--limit", type=int, help="number of problems of the split (default: all)")
     parser.add_argument("--offset", type=int, default=0, help="problems of the split to skip first")
     parser.add_argument(
+        "--ids",
+        type=lambda text: [i.strip() for i in text.split(",") if i.strip()],
+        help="only these problems of the split, comma-separated task ids or numbers (e.g. 79,89)",
+    )
+    parser.add_argument(
         "--rows",
         default=",".join(ROWS),
         help=f"rows to run, comma-separated (default: {','.join(ROWS)}; single_shot:NAME runs prompt variant NAME, "
@@ -526,6 +531,7 @@ def main(args: argparse.Namespace | None = None) -> int:
             "split": args.split,
             "limit": args.limit,
             "offset": args.offset,
+            "ids": args.ids,
             "model": args.model,
             "rows": list(rows),
             "k": k,
@@ -536,7 +542,13 @@ def main(args: argparse.Namespace | None = None) -> int:
     plan = Plan(rows=tuple(options["rows"]), k=int(options["k"]))
     model = load_model(options["model"])
     finished = {r["task_id"] for r in done}
-    selected = load_problems(options["limit"], options["offset"], dataset=options["dataset"], split=options["split"])
+    try:
+        selected = load_problems(
+            options["limit"], options["offset"], dataset=options["dataset"], split=options["split"],
+            ids=options.get("ids"),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise BenchError(str(exc)) from exc
     problems = [p for p in selected if p["task_id"] not in finished]
     settings = Settings(**levers, results_dir=str(data_home() / "bench-runs"))
     out.mkdir(parents=True, exist_ok=True)

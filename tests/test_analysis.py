@@ -263,3 +263,37 @@ class TestSameProgram:
         from analysis.parsing import same_program
 
         assert same_program("def f(:\n", "  def f(:\n  ") and not same_program("def f(:", "def g(:")
+
+
+def test_examples_in_the_other_forms_tasks_use_become_tests():
+    from analysis.testcases import examples_as_tests
+
+    task = (
+        'def f(x):\n    """Examples:\n    f("example.txt") # => \'Yes\'\n'
+        "    f(\"1example.dll\") # => 'No' (the name should start with a letter)\n"
+        "    f(15)   # returns \"db1111db\"\n    f('Hi') returns 'Hi'\n"
+        '    f({"a": 1}) should return True.\n    f(7) ==> 24 # sum of 21 + 3\n'
+        "    f(4) = 3\n    >>> f(2)  # doubles\n    4\n\n"
+        '    Input: 3\n    Output: (1, 2)\n    Input: x = [4, -4], k = 2\n    Output: [4, 4]\n    """\n'
+    )
+    tests = examples_as_tests(task, ["f"])
+    claims = (
+        "f('example.txt') == 'Yes'", "f('1example.dll') == 'No'", 'f(15) == "db1111db"', "f('Hi') == 'Hi'",
+        "f({'a': 1}) == True", "f(7) == 24", "f(2) == 4", "f(3) == (1, 2)", "f(x=[4, -4], k=2) == [4, 4]",
+    )  # fmt: skip
+    for claim in claims:
+        assert f"assert {claim}\n" in tests
+    # ``f(4) = 3`` is how a task defines a sequence, not what the function returns
+    assert tests.count("def test_task_example_") == len(claims)
+
+
+def test_a_comment_in_an_example_never_makes_an_assert_that_always_holds():
+    import ast
+
+    from analysis.testcases import examples_as_tests
+
+    task = 'def f(x):\n    """\n    >>> round(f([1, 2]), 2) # f(x) = 1 + 2x\n    -0.5\n    f("a") # => \'No\'\n    """\n'
+    tests = examples_as_tests(task, ["f"])
+    asserts = [node for node in ast.walk(ast.parse(tests)) if isinstance(node, ast.Assert)]
+    assert len(asserts) == 2
+    assert all(isinstance(a.test, ast.Compare) and isinstance(a.test.ops[0], ast.Eq) for a in asserts)

@@ -54,6 +54,13 @@ def test_the_splits_hold_the_even_and_the_odd_problems():
         load_problems(split="train")
 
 
+def test_a_run_can_name_its_problems():
+    chosen = load_problems(split="heldout", ids=["HumanEval/141", "79"])
+    assert [p["task_id"] for p in chosen] == ["HumanEval/79", "HumanEval/141"]
+    with pytest.raises(ValueError, match="not in the humaneval heldout split: 80"):
+        load_problems(split="heldout", ids=["79", "80"])
+
+
 def test_every_plain_task_is_solvable_and_its_hidden_tests_reject_a_wrong_answer():
     problems = load_plain()
     assert len(problems) >= 30
