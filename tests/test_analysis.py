@@ -292,7 +292,8 @@ def test_a_comment_in_an_example_never_makes_an_assert_that_always_holds():
 
     from analysis.testcases import examples_as_tests
 
-    task = 'def f(x):\n    """\n    >>> round(f([1, 2]), 2) # f(x) = 1 + 2x\n    -0.5\n    f("a") # => \'No\'\n    """\n'
+    task = 'def f(x):\n    """\n    >>> round(f([1, 2]), 2) # f(x) = 1 + 2x\n    -0.5\n'
+    task += '    f("a") # => \'No\'\n    """\n'
     tests = examples_as_tests(task, ["f"])
     asserts = [node for node in ast.walk(ast.parse(tests)) if isinstance(node, ast.Assert)]
     assert len(asserts) == 2
