@@ -432,6 +432,12 @@ def build_parser(
         help="ask the tester for 3 or 4 one-assert tests (a lever: fewer tokens, fewer wrong claims)",
     )
     parser.add_argument(
+        "--token-budget",
+        type=int,
+        default=defaults.token_budget,
+        help="output tokens a loop run may spend before no new attempt starts (a lever; 0: no limit)",
+    )
+    parser.add_argument(
         "--tester-sees-code",
         action="store_true",
         help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
@@ -508,6 +514,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "candidates_on_example_failure": args.candidates_on_example_failure,
         "stop_on_task_tests": args.stop_on_task_tests,
         "lean_tests": args.lean_tests,
+        "token_budget": args.token_budget,
         "examples_first": args.examples_first,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,

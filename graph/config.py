@@ -95,6 +95,10 @@ class Settings:
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
             tracebacks (off: only how many failed; a lever for measurement).
+        token_budget: Output tokens a run may spend (0: no limit). No new attempt starts
+            once the run's model calls have written this many tokens; the attempt in
+            progress finishes, so a run can pass the budget by up to one attempt. The
+            best attempt so far is handed back, as when the iterations run out.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -112,6 +116,7 @@ class Settings:
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
+    token_budget: int = field(default_factory=lambda: _env("token_budget", 0))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
@@ -157,6 +162,7 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
+    "token_budget": RequestField(int, "Output tokens a run may spend before refining stops (0: none).", 0, 100000),
     "test_timeout_s": RequestField(float, "Wall-clock seconds for one sandboxed test run.", 1, 120),
 }
 """The settings a request may choose, with their bounds; the others are the deployment's."""

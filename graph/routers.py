@@ -7,7 +7,12 @@ from typing import Literal
 from graph.state import AgentState
 from sandbox.report import strong_pass
 
-__all__ = ["route_after_review"]
+__all__ = ["route_after_review", "tokens_spent"]
+
+
+def tokens_spent(state: AgentState) -> int:
+    """Output tokens the run's model calls have written so far (its node records)."""
+    return sum(timing["output_tokens"] for timing in state.get("node_timings", []))
 
 
 def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:
@@ -18,7 +23,9 @@ def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:
     some passing test was judged outside the code's process: a pass resting on
     in-process tests alone is weaker evidence, and refinement goes on. With
     ``Settings.stop_on_task_tests``, refine may settle: the code passes the task's own
-    tests and only self-written ones fail, so the attempt it kept is the last.
+    tests and only self-written ones fail, so the attempt it kept is the last. With a
+    token budget (``Settings.token_budget``), no new attempt starts once the run's model
+    calls have written that many tokens.
     """
     review = state.get("review")
     if state.get("settled"):  # refine kept code that passes every test the task gives
@@ -26,5 +33,7 @@ def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:
     if strong_pass(state["validation"]) and review and review["score"] >= state["min_score"]:
         return "finalize"
     if state.get("iteration", 0) >= state["max_iterations"]:
+        return "finalize"
+    if 0 < state.get("token_budget", 0) <= tokens_spent(state):
         return "finalize"
     return "refine"

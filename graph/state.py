@@ -125,6 +125,7 @@ class AgentState(TypedDict, total=False):
     user_tests: str | None
     max_iterations: int
     min_score: float
+    token_budget: int  # output tokens the run may spend before no new attempt starts (0: no limit)
     model: str
     iteration: int
     code: str

@@ -22,6 +22,7 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from graph.config import Settings
+from graph.routers import tokens_spent
 from graph.state import AgentState, Attempt
 from nodes.common import node_timing, run_settings
 from roles.candidates import rank
@@ -81,7 +82,10 @@ def finalize(state: AgentState, runtime: Runtime[Settings]) -> dict:
             d for a in attempts if a["iteration"] <= best["iteration"] for d in a.get("disputed_tests", [])
         ],
     }
-    timing = node_timing("finalize", state.get("iteration", 0), started, f"best attempt {best['iteration']}")
+    summary = f"best attempt {best['iteration']}"
+    if 0 < (budget := state.get("token_budget", 0)) <= (spent := tokens_spent(state)):
+        summary += f", token budget spent ({spent} of {budget} output tokens)"
+    timing = node_timing("finalize", state.get("iteration", 0), started, summary)
     record = {
         **output,
         "thread_id": thread_id,

@@ -58,6 +58,7 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
         # The task's own values first, then the run's settings (see graph.config).
         "max_iterations": task_input.get("max_iterations", ctx.settings.max_iterations),
         "min_score": task_input.get("min_score", ctx.settings.min_score),
+        "token_budget": ctx.settings.token_budget,
         "model": ", ".join(sorted(ctx.usage.models)) or model.name,
         "iteration": 0,
         "code": code or "",

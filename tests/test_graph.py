@@ -54,6 +54,12 @@ class TestRouteAfterReview:
     def test_zero_budget_finishes_after_first_attempt(self):
         assert route_after_review(_state(False, 1.0, 0, budget=0)) == "finalize"
 
+    def test_a_spent_token_budget_finishes(self):
+        spent = {**_state(False, 1.0, 1), "node_timings": [{"output_tokens": 600}, {"output_tokens": 500}]}
+        assert route_after_review({**spent, "token_budget": 1100}) == "finalize"
+        assert route_after_review({**spent, "token_budget": 1101}) == "refine"
+        assert route_after_review({**spent, "token_budget": 0}) == "refine"  # 0: no limit
+
     def test_a_pass_judged_only_in_the_codes_process_is_not_enough_to_stop(self):
         assert route_after_review(_state(True, 9.0, 0, in_process=2)) == "refine"
         assert route_after_review(_state(True, 9.0, 0, in_process=1)) == "finalize"  # one judged outside
@@ -121,6 +127,31 @@ def test_review_names_tests_judged_in_the_codes_process():
     report = review_code(ctx, task="t", code="def f(x):\n    return x\n", validation=validation, ask_model=False)
     assert report["recommendations"][0].startswith("Evidence: 1 test(s) judged in the code's own process")
     assert "test_boxes" in report["recommendations"][0]
+
+
+def _fixable_run(tmp_path, **settings) -> tuple[FakeScriptedModels, dict]:
+    """A run whose first code fails and whose refiner fixes it."""
+    models = FakeScriptedModels(
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        arbiter=[fenced(GOOD_CODE)],
+        refiner=[fenced(GOOD_CODE)],
+        reviewer=[GOOD_REVIEW],
+    )
+    app = build_graph(models, settings=_settings(tmp_path, **settings), checkpointer=InMemorySaver())
+    return models, app.invoke({"task": "Write add(a, b) that returns the sum."}, _config())
+
+
+def test_a_token_budget_ends_the_run_after_the_attempt_that_spent_it(tmp_path):
+    models, result = _fixable_run(tmp_path, token_budget=1)
+
+    assert result["iterations"] == 1 and result["passed"] is False  # no refine: the budget was spent
+    assert models.calls("refiner") == 0
+    spent = sum(t["output_tokens"] for t in result["node_timings"])
+    assert spent > 0
+    assert result["node_timings"][-1]["summary"] == f"best attempt 0, token budget spent ({spent} of 1 output tokens)"
+    _, result = _fixable_run(tmp_path, token_budget=100000)  # room in the budget: it goes on and passes
+    assert result["passed"] is True and result["iterations"] == 2
 
 
 def test_fails_first_then_passes_after_refine(tmp_path):
