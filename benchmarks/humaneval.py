@@ -41,6 +41,7 @@ from benchmarks.baselines import (
     k_from_run,
     single_call,
 )
+from benchmarks.budget import attempt_trail
 from benchmarks.datasets import DATASETS, SPLITS, load_problems, problem_index
 from graph import Settings, build_graph
 from graph.config import data_home
@@ -150,6 +151,9 @@ def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         "model_s": round(sum(t["model_seconds"] for t in timings), 2),
         "sandbox_s": round(sum(t["sandbox_seconds"] for t in timings), 2),
         "nodes": per_node(timings),
+        # After the run's seconds are taken: the hidden tests judge each attempt it could have
+        # stopped at, so `bench budget` can replay token budgets (benchmarks.budget).
+        "trail": attempt_trail(result, lambda code: judge(code, problem)),
     }
     return outcome, extra
 

@@ -304,6 +304,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    from benchmarks import budget
+    from benchmarks.compare import CompareError
+
+    try:
+        return budget.main(args)
+    except CompareError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.exposure import InsecureServerError, check_exposure
     from service.limits import api_keys_from_env
@@ -405,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True, parser_class=_Parser)
+    from benchmarks.budget import build_parser as budget_parser
     from benchmarks.compare import build_parser as compare_parser
     from benchmarks.humaneval import build_parser as humaneval_parser
 
@@ -414,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub.choices["plain"].set_defaults(func=cmd_bench)
     compare_parser(bench_sub.add_parser("compare", help="saved HumanEval runs against a baseline, problem by problem"))
     bench_sub.choices["compare"].set_defaults(func=cmd_compare)
+    budget_parser(bench_sub.add_parser("budget", help="replay saved loop runs under output-token budgets"))
+    bench_sub.choices["budget"].set_defaults(func=cmd_budget)
 
     serve = sub.add_parser("serve", help="serve the graph and the agents over HTTP")
     serve.add_argument(

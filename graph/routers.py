@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graph.state import AgentState
+from graph.state import AgentState, tokens_spent
 from sandbox.report import strong_pass
 
-__all__ = ["route_after_review", "tokens_spent"]
-
-
-def tokens_spent(state: AgentState) -> int:
-    """Output tokens the run's model calls have written so far (its node records)."""
-    return sum(timing["output_tokens"] for timing in state.get("node_timings", []))
+__all__ = ["route_after_review"]
 
 
 def route_after_review(state: AgentState) -> Literal["refine", "finalize"]:

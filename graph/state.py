@@ -30,6 +30,7 @@ __all__ = [
     "ReviewReport",
     "TaskInput",
     "check_task_input",
+    "tokens_spent",
 ]
 
 MAX_TASK_CHARS = 20_000
@@ -162,6 +163,11 @@ class AgentOutput(TypedDict, total=False):
     node_timings: list[NodeTiming]
     disputed_tests: list[DisputedTest]
     result_path: str | None
+
+
+def tokens_spent(state: AgentState) -> int:
+    """Output tokens the run's model calls have written so far (its node records)."""
+    return sum(timing["output_tokens"] for timing in state.get("node_timings", []))
 
 
 class InvalidTaskError(ValueError):

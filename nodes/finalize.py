@@ -22,8 +22,7 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from graph.config import Settings
-from graph.routers import tokens_spent
-from graph.state import AgentState, Attempt
+from graph.state import AgentState, Attempt, tokens_spent
 from nodes.common import node_timing, run_settings
 from roles.candidates import rank
 from sandbox.report import strong_pass
