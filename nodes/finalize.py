@@ -4,7 +4,8 @@ Best means passing first (a pass resting only on tests judged in the code's own 
 counts below one judged outside it), then the most of the task's examples passed, then
 the most tests passed, then the higher review score, then the earlier attempt: a
 rewrite that the tests cannot tell apart from the first attempt has no evidence for it,
-and the first attempt is the strongest single call.
+and the first attempt is the strongest single call (:func:`roles.candidates.best_attempt`,
+which `bench budget` uses too).
 The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
 finalize twice for a thread (a resumed run) rewrites the same file.
 """
@@ -22,30 +23,13 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from graph.config import Settings
-from graph.state import AgentState, Attempt, tokens_spent
+from graph.state import AgentState, tokens_spent
 from nodes.common import node_timing, run_settings
-from roles.candidates import rank
-from sandbox.report import strong_pass
+from roles.candidates import best_attempt
 
 __all__ = ["best_attempt", "finalize"]
 
 logger = logging.getLogger(__name__)
-
-
-def best_attempt(attempts: list[Attempt]) -> Attempt:
-    """Return the attempt to hand back: passing, then examples and tests passed, review score, earliest."""
-    if not attempts:
-        raise ValueError("finalize reached with no attempts recorded")
-    return max(
-        attempts,
-        key=lambda a: (
-            a["validation"]["passed"],
-            strong_pass(a["validation"]),
-            rank(a["validation"], a["tests"]),
-            a["review"]["score"] if a["review"] else 0.0,
-            -a["iteration"],
-        ),
-    )
 
 
 def _write_record(folder: str, thread_id: str, record: dict) -> str:

@@ -22,13 +22,15 @@ from dataclasses import dataclass, replace
 
 from analysis.parsing import same_program
 from analysis.testcases import EXAMPLE_PREFIX, test_function_name
+from graph.state import Attempt
 from roles.checks import check_attempt
 from roles.context import CallContext
-from sandbox.report import ValidationReport, judged_out_of_process
+from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
 
 __all__ = [
     "CANDIDATE_TEMPERATURE",
     "Pick",
+    "best_attempt",
     "first_new",
     "only_own_tests_fail",
     "pick_candidate",
@@ -59,6 +61,22 @@ def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
     if report["passed_count"] + report["failed_count"] + report["errored_count"] == 0:
         failed_examples = examples  # nothing ran (import failed, timed out): no example passed
     return max(0, examples - failed_examples), judged_out_of_process(report), report["passed_count"]
+
+
+def best_attempt(attempts: list[Attempt]) -> Attempt:
+    """Return the attempt to hand back: passing, then examples and tests passed, review score, earliest."""
+    if not attempts:
+        raise ValueError("finalize reached with no attempts recorded")
+    return max(
+        attempts,
+        key=lambda a: (
+            a["validation"]["passed"],
+            strong_pass(a["validation"]),
+            rank(a["validation"], a["tests"]),
+            a["review"]["score"] if a["review"] else 0.0,
+            -a["iteration"],
+        ),
+    )
 
 
 def _fails_an_example(score: tuple[int, int, int], tests: str) -> bool:
