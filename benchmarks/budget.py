@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.compare import CompareError, load_run
-from graph import Settings  # noqa: F401  (the graph package first: its builder imports the nodes and roles)
 from roles.candidates import best_attempt
 
 __all__ = ["attempt_trail", "build_parser", "main", "render", "replay", "replay_run"]

@@ -19,13 +19,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from analysis.parsing import same_program
 from analysis.testcases import EXAMPLE_PREFIX, test_function_name
-from graph.state import Attempt
 from roles.checks import check_attempt
 from roles.context import CallContext
 from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
+
+if TYPE_CHECKING:  # the graph package imports the nodes, which import this module
+    from graph.state import Attempt
 
 __all__ = [
     "CANDIDATE_TEMPERATURE",
