@@ -314,6 +314,16 @@ def cmd_budget(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from benchmarks import merge
+    from benchmarks.compare import CompareError
+
+    try:
+        return merge.main(args)
+    except CompareError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.exposure import InsecureServerError, check_exposure
     from service.limits import api_keys_from_env
@@ -418,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.budget import build_parser as budget_parser
     from benchmarks.compare import build_parser as compare_parser
     from benchmarks.humaneval import build_parser as humaneval_parser
+    from benchmarks.merge import build_parser as merge_parser
 
     humaneval_parser(bench_sub.add_parser("humaneval", help="HumanEval pass@1: strongest single call, best of k, loop"))
     bench_sub.choices["humaneval"].set_defaults(func=cmd_bench)
@@ -427,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub.choices["compare"].set_defaults(func=cmd_compare)
     budget_parser(bench_sub.add_parser("budget", help="replay saved loop runs under output-token budgets"))
     bench_sub.choices["budget"].set_defaults(func=cmd_budget)
+    merge_parser(bench_sub.add_parser("merge", help="a saved run with more first-attempt candidates"))
+    bench_sub.choices["merge"].set_defaults(func=cmd_merge)
 
     serve = sub.add_parser("serve", help="serve the graph and the agents over HTTP")
     serve.add_argument(

@@ -66,7 +66,9 @@ class Settings:
         candidates: Code candidates for the first attempt. Above 1, when the first
             (greedy) code fails its tests, up to ``candidates - 1`` more are sampled and
             the one passing the most task examples, then tests, is kept (see
-            ``roles.candidates``). 1 turns this off.
+            ``roles.candidates``). 1 turns this off. 6 by default: on the first 40
+            development problems, 6 solved two more than 3 (HumanEval/20, 68) within 5x
+            the single call's wall time under the token budget (``bench merge``).
         candidates_on_example_failure: Sample candidates only when the first code fails
             one of the task's own examples (or, for a task without examples, any test).
             Code that passes every example but fails a self-written test is more often
@@ -110,7 +112,7 @@ class Settings:
     review_failing: bool = field(default_factory=lambda: _env("review_failing", False))
     arbitrate_tests: bool = field(default_factory=lambda: _env("arbitrate_tests", True))
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
-    candidates: int = field(default_factory=lambda: _env("candidates", 3))
+    candidates: int = field(default_factory=lambda: _env("candidates", 6))
     candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", True))
     stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", True))
     examples_first: bool = field(default_factory=lambda: _env("examples_first", False))

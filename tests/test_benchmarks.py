@@ -416,7 +416,7 @@ def test_the_benchmark_runs_the_loops_own_defaults_and_each_lever_turns_off(monk
     defaults = Settings()
     args = build_parser().parse_args([])
     assert (args.max_iterations, args.min_score) == (defaults.max_iterations, defaults.min_score)
-    assert (args.candidates, args.resample_repeats) == (defaults.candidates, defaults.resample_repeats) == (3, True)
+    assert (args.candidates, args.resample_repeats) == (defaults.candidates, defaults.resample_repeats) == (6, True)
     assert (args.dataset, args.split, args.best_of_k) == ("humaneval", "all", "auto")
     assert parse_rows(args.rows) == ("single_shot", "first_step", "best_of_k", "loop")
     off = build_parser().parse_args(["--candidates", "1", "--no-resample-repeats", "--split", "dev"])

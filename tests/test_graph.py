@@ -725,3 +725,20 @@ def test_the_task_form_is_read_from_the_task_itself():
     assert task_form("def f(x):\n    import math\n    '''Floor of x.'''\n", "f") == "stub"  # HumanEval/115's shape
     assert task_form("def f(x):\n    return x\n", "f") == "plain"  # already written: nothing to complete
     assert task_form("Write a function f(x) that returns x.", "f") == "plain"
+
+
+def test_more_candidates_repeat_a_run_that_stopped_before_its_last(tmp_path):
+    """What ``bench merge`` rests on: the first candidates of a run with more are those of one with fewer."""
+    runs = []
+    for candidates in (3, 6):
+        models = FakeScriptedModels(
+            generator=[fenced(BAD_CODE), fenced(BAD_CODE.replace("a - b", "b - a")), fenced(GOOD_CODE)],
+            tester=[fenced(ADD_TESTS)],
+            reviewer=[GOOD_REVIEW],
+        )
+        app = build_graph(models, settings=_settings(tmp_path, candidates=candidates), checkpointer=InMemorySaver())
+        result = app.invoke({"task": "Write add(a, b)."}, _config())
+        runs.append((result["code"], result["passed"], models.for_role("generator").received_kwargs))
+
+    assert runs[0] == runs[1] and runs[0][1] is True
+    assert [k.get("seed") for k in runs[0][2]] == [None, 1, 2]  # the third candidate passed: no fourth drawn

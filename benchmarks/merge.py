@@ -1,0 +1,144 @@
+"""More first-attempt candidates over a whole saved run, re-running only the problems they can change.
+
+``Settings.candidates`` is read in one place: the first attempt samples more code only
+while none of the candidates so far passes all its tests, up to ``candidates`` in all
+(``roles.candidates.pick_candidate``). Each sample has its own seed (1, 2, ...), so the
+first ``c`` candidates of a run with ``candidates`` ``C > c`` are those of a run with
+``c``. A problem whose first attempt stopped before drawing its last candidate therefore
+runs the same with more; only the problems that drew every candidate can change. So a
+larger ``candidates`` over a whole split is: the saved run of the smaller one, with just
+those problems run again. That is exact up to llama.cpp's run-to-run differences, and
+it costs a fraction of a whole run.
+
+    starcoder-agents bench merge BASE.json --exhausted          # the problems to run again
+    starcoder-agents bench humaneval --split S --ids ... --rows loop --candidates 6 --token-budget 0
+    starcoder-agents bench merge BASE.json RERUN.json --out MERGED.json
+
+The merge refuses what would not be exact: settings that differ in more than
+``candidates`` (or fewer candidates in the re-run), a different model, dataset or
+split, and a base problem that drew every candidate but was not run again. The merged
+file records where each outcome came from; ``bench budget`` and ``bench compare`` read
+it like any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare import CompareError
+from benchmarks.humaneval import SCHEMA, summarize
+
+__all__ = ["build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge"]
+
+# Settings added after some runs were saved, at the value that did what runs did before them.
+ADDED_LATER: dict[str, object] = {"token_budget": 0}
+
+
+def drew_every_candidate(loop: dict[str, Any], candidates: int) -> bool:
+    """Whether a saved loop outcome's first attempt drew all ``candidates`` code candidates.
+
+    The generate node makes one call per code candidate and then one for the tests, so
+    it drew them all when it made ``candidates + 1`` calls or more. A reply asked for
+    again (one that echoed the stub) adds a call: such a problem counts as drawing every
+    candidate and is run again, which costs time but never makes the merge inexact.
+    """
+    calls = loop.get("nodes", {}).get("generate", {}).get("model_calls")
+    if calls is None:
+        raise KeyError("a loop outcome without its per-node calls")
+    return candidates > 1 and calls >= candidates + 1
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CompareError(f"cannot read {path}: {exc!r}") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or "settings" not in data:
+        raise CompareError(f"{path} is not a saved run of this benchmark's current layout")
+    return data
+
+
+def exhausted_ids(base: dict[str, Any]) -> list[str]:
+    """The base run's problems whose first attempt drew every candidate: those more candidates can change."""
+    candidates = int(base["settings"]["candidates"])
+    try:
+        return [p["task_id"] for p in base["problems"] if drew_every_candidate(p["loop"], candidates)]
+    except KeyError as exc:
+        raise CompareError(f"the base run has loop outcomes without per-node calls: {exc!r}") from exc
+
+
+def merge(base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_name: str) -> dict[str, Any]:
+    """The base run with the re-run's outcomes in place of its own, checked to be exact (see the module)."""
+    for key in ("model", "dataset", "split"):
+        if base.get(key) != rerun.get(key):
+            raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
+    was, now = ({**ADDED_LATER, **run["settings"]} for run in (base, rerun))
+    differ = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
+    if differ != ["candidates"]:
+        raise CompareError(f"the runs must differ in candidates alone, not in {differ}")
+    if rerun["settings"]["candidates"] < base["settings"]["candidates"]:
+        raise CompareError("the re-run must draw more candidates than the base run, not fewer")
+    ids = {p["task_id"] for p in base["problems"]}
+    redone = {p["task_id"]: p for p in rerun["problems"]}
+    if extra := sorted(set(redone) - ids):
+        raise CompareError(f"the re-run holds problems the base run does not: {extra}")
+    if missing := sorted(set(exhausted_ids(base)) - set(redone)):
+        raise CompareError(f"these problems drew every candidate in the base run and were not run again: {missing}")
+    problems = []
+    for problem in base["problems"]:
+        again = redone.get(problem["task_id"])
+        rows = {k: v for k, v in (again or {}).items() if k != "task_id"}
+        problems.append({**problem, **rows, "merged_from": rerun_name if again else base_name})
+    rows = tuple(base["rows"])
+    summary = summarize(problems, base["model"], base.get("wall_s", 0.0) + rerun.get("wall_s", 0.0), rows)
+    return {
+        **{k: v for k, v in base.items() if k not in summary},
+        **summary,
+        "settings": rerun["settings"],
+        "merged": {"base": base_name, "rerun": rerun_name, "rerun_ids": sorted(redone)},
+        "note": (
+            f"{base_name} with the {len(redone)} problems whose first attempt drew every candidate run again "
+            f"with candidates {rerun['settings']['candidates']} ({rerun_name}); the other problems draw no "
+            "more candidates, so their outcomes stand (benchmarks/merge.py). wall_s is the two runs' sum."
+        ),
+    }
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m benchmarks.merge", description=__doc__.split("\n")[0])
+    parser.add_argument("base", help="a saved bench humaneval/plain run (with a loop row)")
+    parser.add_argument("rerun", nargs="?", help="the same settings, more candidates, on the base's exhausted problems")
+    parser.add_argument("--exhausted", action="store_true", help="print the problems to run again, as --ids takes them")
+    parser.add_argument("--out", help="where to write the merged run (default: print it)")
+    return parser
+
+
+def main(args: argparse.Namespace | None = None) -> int:
+    args = args or build_parser().parse_args()
+    base = _read(Path(args.base))
+    if args.exhausted or not args.rerun:
+        sys.stdout.write(",".join(t.rsplit("/", 1)[-1] for t in exhausted_ids(base)) + "\n")
+        return 0
+    merged = merge(base, _read(Path(args.rerun)), Path(args.base).name, Path(args.rerun).name)
+    text = json.dumps(merged, indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+        rows = merged["rows"]
+        sys.stdout.write(
+            ", ".join(f"{name} {row['pass_at_1']:.3f} ({row['passed']})" for name, row in rows.items())
+            + f" over {merged['problems_run']} problems: {args.out}\n"
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except CompareError as exc:
+        sys.exit(f"error: {exc}")
