@@ -100,9 +100,10 @@ class Settings:
         token_budget: Output tokens a run may spend (0: no limit). No new attempt starts
             once the run's model calls have written this many tokens; the attempt in
             progress finishes, so a run can pass the budget by up to one attempt. The
-            best attempt so far is handed back, as when the iterations run out. 1250 by
+            best attempt so far is handed back, as when the iterations run out. 1500 by
             default: on the development split, the largest budget tried whose loop stays
-            within 5x the single call's wall time (every budget tried kept every solve).
+            within 5x the single call's wall time with six candidates (every budget
+            tried kept every solve; it was 1250 with three).
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -120,7 +121,7 @@ class Settings:
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
-    token_budget: int = field(default_factory=lambda: _env("token_budget", 1250))
+    token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
