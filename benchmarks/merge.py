@@ -71,8 +71,20 @@ def exhausted_ids(base: dict[str, Any]) -> list[str]:
         raise CompareError(f"the base run has loop outcomes without per-node calls: {exc!r}") from exc
 
 
-def merge(base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_name: str) -> dict[str, Any]:
-    """The base run with the re-run's outcomes in place of its own, checked to be exact (see the module)."""
+def _index(task_id: str) -> int:
+    return int(task_id.rsplit("/", 1)[-1])
+
+
+def merge(
+    base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_name: str, upto: int | None = None
+) -> dict[str, Any]:
+    """The base run with the re-run's outcomes in place of its own, checked to be exact (see the module).
+
+    ``upto``: keep only the problems numbered up to it, for a re-run stopped part way.
+    """
+    if upto is not None:
+        base = {**base, "problems": [p for p in base["problems"] if _index(p["task_id"]) <= upto]}
+        rerun = {**rerun, "problems": [p for p in rerun["problems"] if _index(p["task_id"]) <= upto]}
     for key in ("model", "dataset", "split"):
         if base.get(key) != rerun.get(key):
             raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
@@ -99,11 +111,12 @@ def merge(base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_nam
         **{k: v for k, v in base.items() if k not in summary},
         **summary,
         "settings": rerun["settings"],
-        "merged": {"base": base_name, "rerun": rerun_name, "rerun_ids": sorted(redone)},
+        "merged": {"base": base_name, "rerun": rerun_name, "rerun_ids": sorted(redone), "upto": upto},
         "note": (
             f"{base_name} with the {len(redone)} problems whose first attempt drew every candidate run again "
             f"with candidates {rerun['settings']['candidates']} ({rerun_name}); the other problems draw no "
             "more candidates, so their outcomes stand (benchmarks/merge.py). wall_s is the two runs' sum."
+            + (f" Only the problems numbered up to {upto}." if upto is not None else "")
         ),
     }
 
@@ -114,6 +127,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("rerun", nargs="?", help="the same settings, more candidates, on the base's exhausted problems")
     parser.add_argument("--exhausted", action="store_true", help="print the problems to run again, as --ids takes them")
     parser.add_argument("--out", help="where to write the merged run (default: print it)")
+    parser.add_argument(
+        "--upto", type=int, metavar="N", help="keep only the problems numbered up to N (a re-run stopped part way)"
+    )
     return parser
 
 
@@ -123,7 +139,7 @@ def main(args: argparse.Namespace | None = None) -> int:
     if args.exhausted or not args.rerun:
         sys.stdout.write(",".join(t.rsplit("/", 1)[-1] for t in exhausted_ids(base)) + "\n")
         return 0
-    merged = merge(base, _read(Path(args.rerun)), Path(args.base).name, Path(args.rerun).name)
+    merged = merge(base, _read(Path(args.rerun)), Path(args.base).name, Path(args.rerun).name, args.upto)
     text = json.dumps(merged, indent=2) + "\n"
     if args.out:
         Path(args.out).write_text(text)

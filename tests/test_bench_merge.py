@@ -104,3 +104,10 @@ def test_the_command_lists_the_problems_to_run_again_and_writes_the_merge(tmp_pa
     assert "loop 1.000 (4)" in done.stdout and json.loads(out.read_text())["rows"]["loop"]["passed"] == 4
     refused = subprocess.run([*command, str(tmp_path / "missing.json")], capture_output=True, text=True)
     assert refused.returncode != 0 and "cannot read" in refused.stderr
+
+
+def test_a_rerun_stopped_part_way_merges_up_to_where_it_got():
+    rerun = _run([_problem(4, _loop(True, 6))], candidates=6)
+    merged = merge(BASE, rerun, "base.json", "rerun.json", upto=4)
+    assert [p["task_id"] for p in merged["problems"]] == ["HumanEval/0", "HumanEval/2", "HumanEval/4"]
+    assert merged["rows"]["loop"]["passed"] == 3 and "up to 4" in merged["note"]
