@@ -103,10 +103,10 @@ def merge(
     problems = []
     for problem in base["problems"]:
         again = redone.get(problem["task_id"])
-        rows = {k: v for k, v in (again or {}).items() if k != "task_id"}
-        problems.append({**problem, **rows, "merged_from": rerun_name if again else base_name})
-    rows = tuple(base["rows"])
-    summary = summarize(problems, base["model"], base.get("wall_s", 0.0) + rerun.get("wall_s", 0.0), rows)
+        outcomes = {k: v for k, v in (again or {}).items() if k != "task_id"}
+        problems.append({**problem, **outcomes, "merged_from": rerun_name if again else base_name})
+    wall_s = base.get("wall_s", 0.0) + rerun.get("wall_s", 0.0)
+    summary = summarize(problems, base["model"], wall_s, tuple(base["rows"]))
     return {
         **{k: v for k, v in base.items() if k not in summary},
         **summary,
