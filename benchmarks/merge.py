@@ -62,6 +62,20 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _joined(spec: str) -> dict[str, Any]:
+    """A re-run saved in parts (``a.json+b.json``, the same settings): one run with all their problems."""
+    parts = [_read(Path(part)) for part in spec.split("+")]
+    for part in parts[1:]:
+        for key in ("model", "dataset", "split", "settings"):
+            if part.get(key) != parts[0].get(key):
+                raise CompareError(f"the parts of {spec} differ in {key}")
+    problems = [problem for part in parts for problem in part["problems"]]
+    if len({p["task_id"] for p in problems}) < len(problems):
+        raise CompareError(f"the parts of {spec} share problems")
+    wall_s = sum(float(part.get("wall_s", 0.0)) for part in parts)
+    return {**parts[0], "problems": problems, "wall_s": wall_s}
+
+
 def exhausted_ids(base: dict[str, Any]) -> list[str]:
     """The base run's problems whose first attempt drew every candidate: those more candidates can change."""
     candidates = int(base["settings"]["candidates"])
@@ -124,7 +138,9 @@ def merge(
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="python -m benchmarks.merge", description=__doc__.split("\n")[0])
     parser.add_argument("base", help="a saved bench humaneval/plain run (with a loop row)")
-    parser.add_argument("rerun", nargs="?", help="the same settings, more candidates, on the base's exhausted problems")
+    parser.add_argument(
+        "rerun", nargs="?", help="same settings, more candidates, on the base's exhausted problems (a+b joins parts)"
+    )
     parser.add_argument("--exhausted", action="store_true", help="print the problems to run again, as --ids takes them")
     parser.add_argument("--out", help="where to write the merged run (default: print it)")
     parser.add_argument(
@@ -139,7 +155,7 @@ def main(args: argparse.Namespace | None = None) -> int:
     if args.exhausted or not args.rerun:
         sys.stdout.write(",".join(t.rsplit("/", 1)[-1] for t in exhausted_ids(base)) + "\n")
         return 0
-    merged = merge(base, _read(Path(args.rerun)), Path(args.base).name, Path(args.rerun).name, args.upto)
+    merged = merge(base, _joined(args.rerun), Path(args.base).name, args.rerun, args.upto)
     text = json.dumps(merged, indent=2) + "\n"
     if args.out:
         Path(args.out).write_text(text)

@@ -111,3 +111,15 @@ def test_a_rerun_stopped_part_way_merges_up_to_where_it_got():
     merged = merge(BASE, rerun, "base.json", "rerun.json", upto=4)
     assert [p["task_id"] for p in merged["problems"]] == ["HumanEval/0", "HumanEval/2", "HumanEval/4"]
     assert merged["rows"]["loop"]["passed"] == 3 and "up to 4" in merged["note"]
+
+
+def test_a_rerun_saved_in_two_parts_joins(tmp_path):
+    first, second, base = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "base.json"
+    base.write_text(json.dumps(BASE))
+    first.write_text(json.dumps(_run([_problem(4, _loop(True, 6))], candidates=6)))
+    second.write_text(json.dumps(_run([_problem(6, _loop(False, 7))], candidates=6)))
+    command = [sys.executable, "-m", "benchmarks.merge", str(base), f"{first}+{second}"]
+    merged = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert merged["rows"]["loop"]["passed"] == 3 and merged["merged"]["rerun_ids"] == ["HumanEval/4", "HumanEval/6"]
+    clash = subprocess.run([*command[:-1], f"{first}+{first}"], capture_output=True, text=True)
+    assert clash.returncode != 0 and "share problems" in clash.stderr
