@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.compare import CompareError
+from benchmarks.datasets import problem_index
 from benchmarks.humaneval import SCHEMA, summarize
 
 __all__ = ["build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge"]
@@ -85,10 +86,6 @@ def exhausted_ids(base: dict[str, Any]) -> list[str]:
         raise CompareError(f"the base run has loop outcomes without per-node calls: {exc!r}") from exc
 
 
-def _index(task_id: str) -> int:
-    return int(task_id.rsplit("/", 1)[-1])
-
-
 def merge(
     base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_name: str, upto: int | None = None
 ) -> dict[str, Any]:
@@ -97,8 +94,8 @@ def merge(
     ``upto``: keep only the problems numbered up to it, for a re-run stopped part way.
     """
     if upto is not None:
-        base = {**base, "problems": [p for p in base["problems"] if _index(p["task_id"]) <= upto]}
-        rerun = {**rerun, "problems": [p for p in rerun["problems"] if _index(p["task_id"]) <= upto]}
+        base = {**base, "problems": [p for p in base["problems"] if problem_index(p["task_id"]) <= upto]}
+        rerun = {**rerun, "problems": [p for p in rerun["problems"] if problem_index(p["task_id"]) <= upto]}
     for key in ("model", "dataset", "split"):
         if base.get(key) != rerun.get(key):
             raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
