@@ -51,6 +51,7 @@ from roles.context import ModelProvider
 from sandbox import SandboxLimits, run_tests
 
 __all__ = [
+    "ADDED_LATER",
     "ROWS",
     "SCHEMA",
     "BenchError",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 SCHEMA = 2
+
+ADDED_LATER: dict[str, object] = {"token_budget": 0, "candidate_batch": 1}
+"""Settings added after some runs were saved, at the value that did what those runs did."""
 """Layout of the results file: 2 has ``rows``; files without ``schema`` are the earlier layout."""
 
 ROWS = ("single_shot", "first_step", "best_of_k", "loop")
@@ -406,6 +410,12 @@ def build_parser(
         help="code candidates for the loop's first attempt, ranked by execution (a lever; 1: off)",
     )
     parser.add_argument(
+        "--candidate-batch",
+        type=int,
+        default=defaults.candidate_batch,
+        help="sampled candidates asked for at once, decoded as one batch (a lever; 1: one at a time)",
+    )
+    parser.add_argument(
         "--candidates-on-example-failure",
         action=argparse.BooleanOptionalAction,
         default=defaults.candidates_on_example_failure,
@@ -515,6 +525,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "task_examples": not args.no_examples,
         "min_score": args.min_score,
         "candidates": args.candidates,
+        "candidate_batch": args.candidate_batch,
         "candidates_on_example_failure": args.candidates_on_example_failure,
         "stop_on_task_tests": args.stop_on_task_tests,
         "lean_tests": args.lean_tests,
@@ -528,7 +539,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         path = Path(args.resume)
         saved, done = load_saved(path)
         options = saved["options"]
-        levers = {**levers, **saved["settings"]}
+        levers = {**levers, **ADDED_LATER, **saved["settings"]}
         wall_before_s = float(saved.get("wall_s", 0.0))
         out, stem = path.parent, path.stem
     else:

@@ -16,7 +16,9 @@ it costs a fraction of a whole run.
 
 The merge refuses what would not be exact: settings that differ in more than
 ``candidates`` (or fewer candidates in the re-run), a different model, dataset or
-split, and a base problem that drew every candidate but was not run again. The merged
+split, a base problem that drew every candidate but was not run again, and a run that
+drew its candidates in batches (``Settings.candidate_batch`` above 1: a sample decoded
+in a batch depends on the batch, so the premise above does not hold). The merged
 file records where each outcome came from; ``bench budget`` and ``bench compare`` read
 it like any run.
 """
@@ -31,12 +33,9 @@ from typing import Any
 
 from benchmarks.compare import CompareError
 from benchmarks.datasets import problem_index
-from benchmarks.humaneval import SCHEMA, summarize
+from benchmarks.humaneval import ADDED_LATER, SCHEMA, summarize
 
 __all__ = ["build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge"]
-
-# Settings added after some runs were saved, at the value that did what runs did before them.
-ADDED_LATER: dict[str, object] = {"token_budget": 0}
 
 
 def drew_every_candidate(loop: dict[str, Any], candidates: int) -> bool:
@@ -101,6 +100,11 @@ def merge(
             raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
     was, now = ({**ADDED_LATER, **run["settings"]} for run in (base, rerun))
     differ = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
+    if int(was["candidate_batch"]) > 1 or int(now["candidate_batch"]) > 1:  # type: ignore[call-overload]
+        raise CompareError(
+            "a run that draws its candidates in batches (candidate_batch above 1) does not merge: decoded "
+            "together, the samples depend on the batch; run with --candidate-batch 1"
+        )
     if differ != ["candidates"]:
         raise CompareError(f"the runs must differ in candidates alone, not in {differ}")
     if rerun["settings"]["candidates"] < base["settings"]["candidates"]:

@@ -10,7 +10,9 @@ Run ``python -m benchmarks.models [--quick] [--json]``. In one run it reports:
 - the CPU default (``load_model().for_role("generator")``, stop rule on) against
   llama.cpp direct generating the same number of tokens — goal ≥ 0.9;
 - aggregate tokens/s of 1, 4 and 8 concurrent requests on the transformers path,
-  batched into one ``generate`` against one at a time.
+  batched into one ``generate`` against one at a time;
+- the same for 1 and 5 concurrent requests on the llama.cpp path (five: the loop's
+  sampled candidates), decoded as one batch against one at a time.
 """
 
 from __future__ import annotations
@@ -238,10 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     report.update(bench_transformers(engine, hf_tokens, repeats))
     logger.info("transformers: batched vs one at a time ...")
     report["batching"] = bench_batching(engine, batch_tokens, [1, 4, 8])
+    logger.info("llama.cpp: batched vs one at a time ...")
+    from llms import load_model
+
+    report["batching_llama_cpp"] = bench_batching(
+        load_model(engine="llama.cpp", device="cpu").impl, llama_tokens, [1, 5]
+    )
     report["settings"] = {
         "llama_cpp_tokens": llama_tokens,
         "transformers_tokens": hf_tokens,
         "batch_tokens_per_request": batch_tokens,
+        "llama_cpp_batch_tokens_per_request": llama_tokens,
         "repeats": repeats,
         "threads": engine.model.device.type == "cpu" and __import__("torch").get_num_threads(),
     }
@@ -257,12 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     ):
         r = report[key]
         lines.append(f"{key:<48} ours {r['project_tok_s']:>7} tok/s  raw {r['raw_tok_s']:>7} tok/s  ratio {r['ratio']}")
-    lines.append("batching (transformers, aggregate tok/s):")
-    lines.append(f"  {'concurrent':>10} {'one-at-a-time':>14} {'batched':>10} {'speedup':>8}")
-    for row in report["batching"]:
-        lines.append(
-            f"  {row['concurrent']:>10} {row['one_at_a_time_tok_s']:>14} {row['batched_tok_s']:>10} {row['speedup']:>8}"
-        )
+    for engine_name, key in (("transformers", "batching"), ("llama.cpp", "batching_llama_cpp")):
+        lines.append(f"batching ({engine_name}, aggregate tok/s):")
+        lines.append(f"  {'concurrent':>10} {'one-at-a-time':>14} {'batched':>10} {'speedup':>8}")
+        for row in report[key]:
+            lines.append(
+                f"  {row['concurrent']:>10} {row['one_at_a_time_tok_s']:>14} {row['batched_tok_s']:>10} "
+                f"{row['speedup']:>8}"
+            )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -1,7 +1,8 @@
 """A small batching queue: requests that arrive together share one ``generate`` call.
 
 Callers :meth:`~BatchingQueue.submit` a job and read its events; one worker thread
-takes the first waiting job, waits a short collection window for others, groups the
+takes the first waiting job, waits a short collection window for others (each arrival
+keeps it open a little longer), groups the
 jobs whose sampling settings match, and hands each group to the engine's batch function
 (one padded ``generate``). With a single run in flight this costs one window (20 ms by
 default) per call; with several, their calls share the model instead of queueing.
@@ -88,14 +89,22 @@ class BatchingQueue:
         return job
 
     def _collect(self) -> list[BatchJob]:
+        """The first waiting job and those that follow it, each within ``window_s`` of the one before.
+
+        Calls made at once reach the queue a few milliseconds apart, and a busy machine can
+        spread them further: each arrival keeps the window open a little longer (at most
+        five windows in all), so they still share a batch.
+        """
         jobs = [self._queue.get()]
-        deadline = time.monotonic() + self.window_s
+        now = time.monotonic()
+        last_call, deadline = now + 5 * self.window_s, now + self.window_s
         while len(jobs) < self.max_batch:
-            remaining = deadline - time.monotonic()
+            remaining = min(deadline, last_call) - time.monotonic()
             try:
                 jobs.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
+            deadline = time.monotonic() + self.window_s
         return jobs
 
     def _work(self) -> None:

@@ -74,6 +74,8 @@ class LoadedModel:
     impl: Any = field(default=None, repr=False)
     """The engine object behind a local model (for benchmarks and tests)."""
     role_models: dict[Role, Runnable[Any, Any]] = field(default_factory=dict, repr=False)
+    decodes_together: bool = False
+    """Calls made at once share one decode (llama.cpp's batch; a server's parallel slots)."""
 
     def for_role(self, role: Role) -> Runnable[list[BaseMessage], Any]:
         """Return the chat model for ``role``: messages in, an ``AIMessage`` out."""
@@ -91,6 +93,7 @@ class LoadedModel:
             "dtype": self.dtype,
             "source": self.source,
             "load_s": round(self.load_s, 3),
+            "decodes_together": self.decodes_together,
         }
 
 
@@ -143,6 +146,7 @@ def _local_model(preset: Preset, engine: str, device: str | None) -> LoadedModel
         source=impl.source,
         impl=impl,
         role_models=roles,
+        decodes_together=bool(getattr(impl, "decodes_together", False)),
     )
 
 
@@ -161,6 +165,7 @@ def _endpoint_model(spec: EndpointSpec) -> LoadedModel:
         dtype="",
         source=f"{spec.base_url}/v1 (model {spec.model})",
         role_models=roles,
+        decodes_together=True,  # a server with parallel slots (llama-server --parallel, vLLM) batches them
     )
 
 
@@ -219,6 +224,7 @@ def _chain(names: list[str], device: str | None) -> LoadedModel:
         source=f"{first.source}; then {', '.join(rest)}",
         impl=first.impl,
         role_models=roles,
+        decodes_together=first.decodes_together,
     )
 
 

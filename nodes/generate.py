@@ -19,7 +19,7 @@ from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import call_context, node_timing
 from roles.candidates import pick_candidate
-from roles.code import write_code
+from roles.code import write_code, write_codes
 from roles.context import NO_CODE, ModelProvider
 from roles.tests import task_tests, write_tests
 
@@ -34,8 +34,8 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
     task, entry_point, user_tests = task_input["task"], task_input.get("entry_point"), task_input.get("user_tests")
     settings = ctx.settings
 
-    def sample(overrides: dict[str, object]) -> str | None:
-        return write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides)
+    def sample(overrides: list[dict[str, object]]) -> list[str | None]:
+        return write_codes(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides)
 
     code = write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests)
     pick = None

@@ -4,7 +4,10 @@ When the first (greedy) code fails its tests, more candidates are sampled from t
 same prompt and each runs against the same tests in the sandbox. The one that passes
 the most of the task's own examples wins, then the most tests overall; ties keep the
 earlier candidate, so the greedy one stands unless a sample does strictly better.
-Sampling stops as soon as a candidate passes everything. With
+Sampling stops as soon as a candidate passes everything; with
+``Settings.candidate_batch`` above 1 and a model that decodes calls together, they are
+drawn in waves of that many at once (two decoded together cost about 1.1x one on a
+2-core CPU), checked in the same order, and sampling stops after the wave. With
 ``Settings.candidates_on_example_failure``, sampling starts only when the first code
 fails one of the task's own examples (any test, for a task without examples). With
 ``Settings.examples_first``, the generate node calls this before the tester has written
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING
 from analysis.parsing import same_program
 from analysis.testcases import EXAMPLE_PREFIX, test_function_name
 from roles.checks import check_attempt
-from roles.context import CallContext
+from roles.context import CallContext, decodes_together
 from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
 
 if TYPE_CHECKING:  # the graph package imports the nodes, which import this module
@@ -39,6 +42,7 @@ __all__ = [
     "pick_candidate",
     "rank",
     "tried_before",
+    "wave_size",
 ]
 
 CANDIDATE_TEMPERATURE = 0.7
@@ -127,15 +131,22 @@ def pick_candidate(
     code: str,
     tests: str,
     *,
-    sample: Callable[[dict[str, object]], str | None],
+    sample: Callable[[list[dict[str, object]]], list[str | None]],
     task_tests_only: bool = False,
 ) -> Pick:
     """Return the best of ``code`` and up to ``Settings.candidates - 1`` alternatives from ``sample``.
 
-    ``sample(overrides)`` asks the generator again with the given generation settings
-    (a temperature and a seed per candidate, so a run repeats). ``task_tests_only``: the
+    ``sample(overrides)`` asks the generator again once per entry, with its generation
+    settings (a temperature and a seed per candidate, so a run repeats), and returns the
+    codes (``None`` for a reply without code) in the same order. ``task_tests_only``: the
     tests are all the task's own (``Settings.examples_first``), so any failure is worth
     sampling for, whatever ``Settings.candidates_on_example_failure`` says.
+
+    With ``Settings.candidate_batch`` above 1 and a model that decodes calls together,
+    the candidates are asked for in waves of that many at once
+    (:func:`roles.context.call_together`) and checked in order; after a wave, sampling
+    stops if one passed everything. One at a time, it stops at the first that does.
+    Either way the same candidate wins for the same samples.
     """
     settings, usage = ctx.settings, ctx.usage
     report, _ = check_attempt(code, tests, settings)
@@ -146,20 +157,32 @@ def pick_candidate(
     if settings.candidates_on_example_failure and not task_tests_only and not _fails_an_example(best.score, tests):
         return best
     seen = {code}
-    for index in range(1, settings.candidates):
-        other = sample({"temperature": CANDIDATE_TEMPERATURE, "seed": index})
-        best = replace(best, tried=index + 1)
-        if not other or other in seen:
-            continue
-        seen.add(other)
-        report, _ = check_attempt(other, tests, settings)
-        usage.sandbox_seconds += report["duration_s"]
-        score = rank(report, tests)
-        if score > best.score:
-            best = Pick(other, index, index + 1, score)
-        if report["passed"]:
+    overrides: list[dict[str, object]] = [
+        {"temperature": CANDIDATE_TEMPERATURE, "seed": index} for index in range(1, settings.candidates)
+    ]
+    size = wave_size(ctx)
+    for start in range(0, len(overrides), size):
+        wave = overrides[start : start + size]
+        best = replace(best, tried=start + len(wave) + 1)
+        done = False
+        for index, other in enumerate(sample(wave), start=start + 1):
+            if done or not other or other in seen:
+                continue
+            seen.add(other)
+            report, _ = check_attempt(other, tests, settings)
+            usage.sandbox_seconds += report["duration_s"]
+            score = rank(report, tests)
+            if score > best.score:
+                best = Pick(other, index, best.tried, score)
+            done = report["passed"]
+        if done:
             break
     return best
+
+
+def wave_size(ctx: CallContext) -> int:
+    """How many candidates this run asks for at once: ``Settings.candidate_batch`` with a batching model, else 1."""
+    return max(1, ctx.settings.candidate_batch) if decodes_together(ctx) else 1
 
 
 def tried_before(code: str, tried: Sequence[str]) -> bool:

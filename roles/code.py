@@ -12,12 +12,13 @@ against 0.671 on HumanEval's development half, 18 against 24 of 44 plain tasks.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from analysis.interface import complete_from_task, is_stub, is_stub_task, strip_demo_code
 from analysis.parsing import extract_code
-from roles.context import CallContext, call_model
+from roles.context import CallContext, call_model, call_together
 
 __all__ = [
     "FIRST_CALL",
@@ -25,9 +26,11 @@ __all__ = [
     "CodePrompt",
     "TaskForm",
     "ask_for_code",
+    "code_from_reply",
     "prompt_slots",
     "task_form",
     "write_code",
+    "write_codes",
 ]
 
 STUB_NOTE = (
@@ -91,6 +94,19 @@ def prompt_slots(
     }
 
 
+def code_from_reply(reply: str, *, task: str, entry_point: str | None) -> str | None:
+    """The code of a generator reply, cleaned; ``None`` when it holds none.
+
+    The code is cleaned the same way whatever the prompt: example usage is dropped, and for
+    a stub-shaped task the task's imports and helpers the reply left out are put back.
+    """
+    code = extract_code(reply)
+    if not code:
+        return None
+    code = strip_demo_code(code)
+    return complete_from_task(code, task) if task_form(task, entry_point) == "stub" else code
+
+
 def ask_for_code(
     ctx: CallContext,
     prompt: CodePrompt,
@@ -101,11 +117,7 @@ def ask_for_code(
     overrides: dict[str, object] | None = None,
     note: str = "",
 ) -> str | None:
-    """One generator call with ``prompt``; the code of its reply, or ``None`` when it holds none.
-
-    The code is cleaned the same way whatever the prompt: example usage is dropped, and for
-    a stub-shaped task the task's imports and helpers the reply left out are put back.
-    """
+    """One generator call with ``prompt``; the code of its reply (see :func:`code_from_reply`)."""
     reply = call_model(
         ctx,
         "generator",
@@ -113,11 +125,45 @@ def ask_for_code(
         prompt=(prompt.system, prompt.user),
         overrides=overrides,
     )
-    code = extract_code(reply)
-    if not code:
-        return None
-    code = strip_demo_code(code)
-    return complete_from_task(code, task) if task_form(task, entry_point) == "stub" else code
+    return code_from_reply(reply, task=task, entry_point=entry_point)
+
+
+def write_codes(
+    ctx: CallContext,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    overrides: Sequence[dict[str, object]],
+) -> list[str | None]:
+    """Ask the generator for code once per entry of ``overrides``, in the prompt for the task's form.
+
+    ``overrides`` are per-call generation settings (a temperature and seed, for sampled
+    candidates; ``{}`` for the role's own). The calls are made at once
+    (:func:`roles.context.call_together`: one batch, with a model that decodes calls
+    together); only the model calls overlap, the replies are read one after another.
+    A reply that only echoes the function's stub (signature and docstring, no body) is
+    asked for once more, saying so. An entry is ``None`` when its reply holds no code.
+    """
+    prompt = FIRST_CALL[task_form(task, entry_point)]
+    slots = prompt_slots(prompt, task=task, entry_point=entry_point, user_tests=user_tests)
+
+    def asking(settings: dict[str, object]) -> Callable[[CallContext], str]:
+        def ask(call_ctx: CallContext) -> str:
+            return call_model(call_ctx, "generator", slots, prompt=(prompt.system, prompt.user), overrides=settings)
+
+        return ask
+
+    replies = call_together(ctx, [asking(o) for o in overrides])
+    codes = []
+    for reply, o in zip(replies, overrides, strict=True):
+        code = code_from_reply(reply, task=task, entry_point=entry_point)
+        if code and is_stub(code, entry_point):
+            code = ask_for_code(
+                ctx, prompt, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o, note=STUB_NOTE
+            )
+        codes.append(code)
+    return codes
 
 
 def write_code(
@@ -128,18 +174,5 @@ def write_code(
     user_tests: str | None,
     overrides: dict[str, object] | None = None,
 ) -> str | None:
-    """Ask the generator for code, in the prompt for the task's form; ``None`` when the reply holds none.
-
-    A reply that only echoes the function's stub (signature and docstring, no body)
-    is asked for once more, saying so. ``overrides`` are per-call generation settings
-    (a temperature and seed, for sampled candidates).
-    """
-    prompt = FIRST_CALL[task_form(task, entry_point)]
-    code = None
-    for note in ("", STUB_NOTE):
-        code = ask_for_code(
-            ctx, prompt, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides, note=note
-        )
-        if not code or not is_stub(code, entry_point):
-            break
-    return code
+    """Ask the generator for code once (see :func:`write_codes`); ``None`` when the reply holds none."""
+    return write_codes(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=[overrides or {}])[0]

@@ -8,13 +8,15 @@ The role names are :data:`llms.presets.Role`, defined once, with the models.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import get_executor_for_config
 
 import prompts
 
@@ -29,6 +31,8 @@ __all__ = [
     "PromptPair",
     "Usage",
     "call_model",
+    "call_together",
+    "decodes_together",
     "prompt_names",
     "role_messages",
 ]
@@ -40,7 +44,12 @@ PromptPair = tuple[str, str]
 
 
 class ModelProvider(Protocol):
-    """Gives each role its chat model. The real one lives in ``llms``; tests script one."""
+    """Gives each role its chat model. The real one lives in ``llms``; tests script one.
+
+    A provider whose model decodes calls made at once as one batch says so with a true
+    ``decodes_together`` attribute (see :func:`call_together`); without it, calls run
+    one after another.
+    """
 
     name: str
 
@@ -121,3 +130,36 @@ def call_model(
         usage.models.add(str(answered_by))
     content = reply.content if isinstance(reply, BaseMessage) else reply
     return content if isinstance(content, str) else str(content)
+
+
+T = TypeVar("T")
+
+
+def decodes_together(ctx: CallContext) -> bool:
+    """Whether the run's model decodes calls made at once as one batch (llama.cpp, a batching server)."""
+    return bool(getattr(ctx.model, "decodes_together", False))
+
+
+def call_together(ctx: CallContext, calls: Sequence[Callable[[CallContext], T]]) -> list[T]:
+    """Make ``calls`` at once, so that a model which decodes them together shares one decode.
+
+    Each call gets ``ctx`` with a usage of its own; they are added to ``ctx.usage`` after,
+    with the group's wall time as its model time (the calls overlap). Results come back
+    in the order of ``calls``. With a model that does not decode calls together, they run
+    one after another on ``ctx`` itself.
+    """
+    if len(calls) < 2 or not decodes_together(ctx):
+        return [call(ctx) for call in calls]
+    own = [dataclasses.replace(ctx, usage=Usage()) for _ in calls]
+    started = time.perf_counter()
+    with get_executor_for_config(ctx.config) as executor:
+        results = list(executor.map(lambda call, call_ctx: call(call_ctx), list(calls), own))
+    usage = ctx.usage
+    usage.model_seconds += time.perf_counter() - started
+    for part in (call_ctx.usage for call_ctx in own):
+        usage.calls += part.calls
+        usage.input_tokens += part.input_tokens
+        usage.output_tokens += part.output_tokens
+        usage.sandbox_seconds += part.sandbox_seconds
+        usage.models |= part.models
+    return results

@@ -260,9 +260,7 @@ def _no_result_error(done: Completed, limits: SandboxLimits) -> str:
     return f"the sandbox ended without a result: {last}"
 
 
-def _validation_report(
-    done: Completed, tier: TierInfo, limits: SandboxLimits, duration_s: float
-) -> ValidationReport:
+def _validation_report(done: Completed, tier: TierInfo, limits: SandboxLimits, duration_s: float) -> ValidationReport:
     raw = _harness_result(done.stdout)
     if raw is None:
         return ValidationReport(

@@ -192,9 +192,7 @@ def _system_binds() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _bwrap_features() -> frozenset[str]:
     try:
-        text = subprocess.run(
-            ["bwrap", "--help"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout
+        text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=5, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     return frozenset(opt for opt in ("--disable-userns", "--size", "--cap-drop") if opt in text)
@@ -330,8 +328,7 @@ def _try_unshare() -> tuple[TierInfo | None, str]:
     how = (
         f"real uid {SANDBOX_UID}"
         if drop
-        else f"uid {SANDBOX_UID} in a user namespace; host files readable and, where their"
-        " owner may, writable"
+        else f"uid {SANDBOX_UID} in a user namespace; host files readable and, where their owner may, writable"
     )
     tier = TierInfo("unshare", f"no network, own PID namespace, no capabilities, {how}", "", drop)
     failure = _probe(tier)

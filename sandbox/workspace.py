@@ -52,9 +52,7 @@ def safe_name(name: str) -> str:
     return name
 
 
-def create_workspace(
-    files: dict[str, str], *, owner_uid: int | None = None, copy_harness: bool = True
-) -> Workspace:
+def create_workspace(files: dict[str, str], *, owner_uid: int | None = None, copy_harness: bool = True) -> Workspace:
     """Make a fresh folder holding exactly ``files``; writable parts owned by ``owner_uid``.
 
     ``copy_harness`` puts a copy of the harness in ``lib`` (tiers that cannot bind it).

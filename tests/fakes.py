@@ -2,11 +2,15 @@
 
 ``FakeScriptedModels`` answers each role from its own list of replies, in order, and
 records the prompts it was sent, so a test can check what a node asked for.
+``FakeBatchingModels`` stands for a model that decodes calls made at once together: it
+answers sampled generator calls by their seed (whatever order the threads reach it in)
+and can hold them at a barrier, which only calls made at once can pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -66,6 +70,52 @@ class FakeScriptedModels:
 
     def calls(self, role: str) -> int:
         return len(self.models[role].received)
+
+
+class FakeSeededChatModel(FakeScriptedChatModel):
+    """A scripted model whose calls with a ``seed`` answer ``by_seed[seed]``, waiting at ``barrier``."""
+
+    by_seed: dict[int, str] = {}
+    barrier: Any = None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        seed = kwargs.get("seed")
+        if seed is None:
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        if self.barrier is not None:
+            self.barrier.wait()  # raises BrokenBarrierError unless every party arrives at once
+        self.received.append(list(messages))
+        self.received_kwargs.append(dict(kwargs))
+        message = AIMessage(
+            content=self.by_seed[seed],
+            usage_metadata={"input_tokens": 10, "output_tokens": 7, "total_tokens": 17},
+            response_metadata={"model_name": "fake-batching"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class FakeBatchingModels(FakeScriptedModels):
+    """Scripted roles, and a generator that answers sampled calls by seed, made at once (see the module)."""
+
+    name = "fake-batching"
+    decodes_together = True
+
+    def __init__(self, by_seed: Mapping[int, str], *, together: int | None = None, **scripts: Iterable[str]) -> None:
+        super().__init__(**scripts)
+        self.models["generator"] = FakeSeededChatModel(
+            role="generator",
+            replies=list(scripts.get("generator", [])),
+            received=[],
+            received_kwargs=[],
+            by_seed=dict(by_seed),
+            barrier=threading.Barrier(together, timeout=10) if together else None,
+        )
 
 
 def fenced(code: str) -> str:

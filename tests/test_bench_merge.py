@@ -77,6 +77,8 @@ def test_the_rerun_replaces_just_its_problems_and_the_figures_follow():
          "does not"),
         ({**_run([_problem(4, _loop(True, 6)), _problem(6, _loop(True, 5))], candidates=6), "split": "heldout"},
          "split"),
+        (_run([_problem(4, _loop(True, 7)), _problem(6, _loop(True, 7))], candidates=6, candidate_batch=2),
+         "in batches"),
     ],
 )  # fmt: skip
 def test_a_merge_that_would_not_be_exact_is_refused(rerun, message):

@@ -12,7 +12,16 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph import Settings, build_graph, route_after_review
 from roles.context import CallContext
-from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
+from tests.fakes import (
+    ADD_TESTS,
+    BAD_CODE,
+    GOOD_CODE,
+    GOOD_REVIEW,
+    FakeBatchingModels,
+    FakeScriptedModels,
+    fenced,
+    scripted_settings,
+)
 
 
 def _settings(tmp_path, **overrides) -> Settings:
@@ -453,6 +462,52 @@ def test_candidates_waiting_for_an_example_still_come_when_one_fails(tmp_path):
     result = app.invoke({"task": task}, _config())
 
     assert result["passed"] is True and "a + b" in result["code"] and models.calls("generator") == 2
+
+
+def _candidate_models(together: int | None) -> FakeBatchingModels:
+    """Greedy code failing the task's example; sampled candidates by seed, the second one right."""
+    wrong = {seed: fenced(BAD_CODE.replace("a - b", f"a - b + {seed}")) for seed in range(1, 6)}
+    return FakeBatchingModels(
+        {**wrong, 2: fenced(GOOD_CODE)},
+        together=together,
+        generator=[fenced(BAD_CODE)],
+        tester=[fenced(ADD_TESTS)],
+        reviewer=[GOOD_REVIEW],
+    )
+
+
+def test_batched_candidates_are_asked_for_at_once_and_the_first_that_passes_wins(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = _candidate_models(together=5)  # the five samples must arrive together
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert models.calls("generator") == 6  # the greedy call, then all five samples at once
+    assert "candidate 3 of 6 tried" in result["node_timings"][0]["summary"]
+
+
+@pytest.mark.parametrize(("wave", "seeds", "tried"), [(1, [1, 2], 3), (2, [1, 2], 3), (3, [1, 2, 3], 4)])
+def test_candidates_come_in_waves_and_stop_after_the_wave_holding_one_that_passes(tmp_path, wave, seeds, tried):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = _candidate_models(together=wave if wave > 1 else None)  # a wave's samples arrive together
+    settings = _settings(tmp_path, candidates=6, candidate_batch=wave)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert sorted(k["seed"] for k in models.for_role("generator").received_kwargs[1:]) == seeds
+    assert f"candidate 3 of {tried} tried" in result["node_timings"][0]["summary"]
+
+
+def test_a_model_that_does_not_batch_gets_its_candidates_one_at_a_time(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = _candidate_models(together=None)
+    models.decodes_together = False
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert [k.get("seed") for k in models.for_role("generator").received_kwargs] == [None, 1, 2]
+    assert "candidate 3 of 3 tried" in result["node_timings"][0]["summary"]
 
 
 def test_examples_first_draws_candidates_before_the_tester_writes_any(tmp_path):

@@ -77,9 +77,7 @@ def test_endpoint_streams(server_url: str) -> None:
     assert "".join(str(c.content) for c in chunks).rstrip().endswith("```")
 
 
-def test_configured_endpoint_with_local_fallback(
-    server_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_configured_endpoint_with_local_fallback(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STARCODER_ENDPOINT_URL", f"{server_url}#{SERVED}")
     chain = load_model()
     assert chain.name == f"endpoint:{server_url}#{SERVED},{DEFAULT_MODEL}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 
 from llms import DEFAULT_MODEL, PRESETS, ModelLoadError, list_models, load_model
+from llms.batching import BatchingQueue, BatchJob
 from llms.engines.base import AnswerTracker
 from llms.engines.endpoint import parse_endpoint
 from llms.packaged import PackagedWeights, assemble
@@ -179,3 +181,22 @@ def test_unreachable_hub_id_is_a_model_load_error(monkeypatch: pytest.MonkeyPatc
 def test_unknown_role_and_engine() -> None:
     with pytest.raises(ModelLoadError, match="unknown engine"):
         load_model(DEFAULT_MODEL, engine="bogus")
+
+
+def test_the_batching_queue_keeps_its_window_open_while_calls_keep_coming():
+    sizes: list[int] = []
+
+    def run(jobs: list[BatchJob]) -> None:
+        sizes.append(len(jobs))
+        for job in jobs:
+            job.put(len(jobs))
+
+    batching = BatchingQueue(run, max_batch=8, window_s=0.1)
+    jobs = []
+    for number in range(4):  # 40 ms apart: 0.12 s from first to last, longer than one window
+        jobs.append(batching.submit(BatchJob(payload=number, key="any")))
+        time.sleep(0.04)
+    assert [list(job.results()) for job in jobs] == [[4]] * 4
+    time.sleep(0.3)
+    assert list(batching.submit(BatchJob(payload=4, key="any")).results()) == [1]
+    assert sizes == [4, 1]

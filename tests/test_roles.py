@@ -16,9 +16,18 @@ from langgraph.checkpoint.memory import InMemorySaver
 import prompts
 from graph import Settings, build_graph
 from graph.config import REQUEST_FIELDS, resolve_settings
-from roles.context import CallContext, call_model, prompt_names
+from roles.context import CallContext, call_model, call_together, prompt_names
 from roles.fix import fix_code
-from tests.fakes import ADD_TESTS, BAD_CODE, GOOD_CODE, GOOD_REVIEW, FakeScriptedModels, fenced, scripted_settings
+from tests.fakes import (
+    ADD_TESTS,
+    BAD_CODE,
+    GOOD_CODE,
+    GOOD_REVIEW,
+    FakeBatchingModels,
+    FakeScriptedModels,
+    fenced,
+    scripted_settings,
+)
 
 ROLE_MODULES = ("context", "checks", "code", "tests", "fix", "review", "arbiter", "candidates")
 DEMO_CODE = GOOD_CODE + "\n\nprint(add(2, 3))\n"
@@ -55,6 +64,35 @@ def test_call_model_takes_another_prompt_pair_when_named():
     system, user = models.for_role("generator").received[0]
     assert system.content == prompts.render("completion_system", **slots)
     assert user.content == prompts.render("request_user", **slots)
+
+
+GENERATOR_SLOTS = {"task": "Add.", "task_lines": "Add.\n", "interface_hint": "", "hint_block": ""}
+
+
+def _seeded_calls(seeds: list[int]) -> list:
+    return [
+        lambda c, s=s: call_model(c, "generator", GENERATOR_SLOTS, overrides={"temperature": 0.7, "seed": s})
+        for s in seeds
+    ]
+
+
+def test_calls_made_together_overlap_and_come_back_in_order_with_their_cost_added_once():
+    # The barrier lets the calls through only when all three wait at once: one after
+    # another, the first would time out there.
+    models = FakeBatchingModels({1: "one", 2: "two", 3: "three"}, together=3)
+    ctx = _context(models)
+    assert call_together(ctx, _seeded_calls([3, 1, 2])) == ["three", "one", "two"]
+    assert ctx.usage.calls == 3 and ctx.usage.output_tokens == 21 and ctx.usage.models == {"fake-batching"}
+    assert 0 < ctx.usage.model_seconds < 10
+
+
+def test_calls_to_a_model_that_does_not_batch_run_one_after_another():
+    models = FakeBatchingModels({1: "one", 2: "two"})
+    models.decodes_together = False
+    ctx = _context(models)
+    assert call_together(ctx, _seeded_calls([2, 1])) == ["two", "one"]
+    assert [k["seed"] for k in models.for_role("generator").received_kwargs] == [2, 1]
+    assert ctx.usage.calls == 2
 
 
 def test_the_fix_drops_example_usage_from_the_refiners_code():

@@ -50,9 +50,7 @@ def test_passing_suite_reports_counts_and_coverage():
 
 
 def test_full_coverage_when_every_line_runs():
-    tests = ADD_TESTS + (
-        "\n\ndef test_sub():\n    from solution import sub\n    assert sub(3, 1) == 2\n"
-    )
+    tests = ADD_TESTS + ("\n\ndef test_sub():\n    from solution import sub\n    assert sub(3, 1) == 2\n")
     report = run_tests(ADD, tests, limits=FAST)
     assert report["passed"] and report["coverage"] == 100.0
 
@@ -75,10 +73,7 @@ def test_failing_assertion_has_a_trimmed_traceback():
 
 def test_long_tracebacks_are_capped():
     code = "def deep(n):\n    return deep(n - 1) if n else [i for i in range(500)]\n"
-    tests = (
-        "from solution import deep\n\n\n"
-        "def test_deep():\n    assert deep(50) == list(range(1, 501))\n"
-    )
+    tests = "from solution import deep\n\n\ndef test_deep():\n    assert deep(50) == list(range(1, 501))\n"
     report = run_tests(code, tests, limits=FAST)
     [failure] = report["failures"]
     assert len(failure["traceback"]) <= harness.TRACEBACK_CHARS
@@ -95,10 +90,7 @@ def test_failures_inside_the_solution_show_its_frame():
 
 
 def test_class_based_tests_are_named_with_their_class():
-    tests = (
-        "from solution import add\n\n\n"
-        "class TestAdd:\n    def test_bad(self):\n        assert add(1, 1) == 3\n"
-    )
+    tests = "from solution import add\n\n\nclass TestAdd:\n    def test_bad(self):\n        assert add(1, 1) == 3\n"
     report = run_tests(ADD, tests, limits=FAST)
     assert report["failures"][0]["test"] == "TestAdd::test_bad"
 
@@ -115,9 +107,7 @@ def test_import_error_in_the_solution_names_the_exception():
     code = "import no_such_module_anywhere\n\n" + ADD
     report = run_tests(code, ADD_TESTS, limits=FAST)
     assert report["passed"] is False
-    assert report["error"] == (
-        "import failed: ModuleNotFoundError: No module named 'no_such_module_anywhere'"
-    )
+    assert report["error"] == ("import failed: ModuleNotFoundError: No module named 'no_such_module_anywhere'")
 
 
 def test_exception_at_import_is_an_import_failure():
@@ -331,9 +321,7 @@ def test_missing_bubblewrap_falls_back_and_says_why(monkeypatch, fresh_detection
     import shutil
 
     real_which = shutil.which
-    monkeypatch.setattr(
-        "sandbox.tiers.shutil.which", lambda name: None if name == "bwrap" else real_which(name)
-    )
+    monkeypatch.setattr("sandbox.tiers.shutil.which", lambda name: None if name == "bwrap" else real_which(name))
     tier = detect_tier()
     assert tier.name in ("unshare", "rlimits")
     assert "bubblewrap: bwrap not installed" in tier.reason
