@@ -66,10 +66,10 @@ __all__ = [
 ]
 
 SCHEMA = 2
-
-ADDED_LATER: dict[str, object] = {"token_budget": 0, "candidate_batch": 1}
-"""Settings added after some runs were saved, at the value that did what those runs did."""
 """Layout of the results file: 2 has ``rows``; files without ``schema`` are the earlier layout."""
+
+ADDED_LATER: dict[str, object] = {"token_budget": 0, "candidate_batch": 1, "tests_with_code": False}
+"""Settings added after some runs were saved, at the value that did what those runs did."""
 
 ROWS = ("single_shot", "first_step", "best_of_k", "loop")
 DEFAULT_K_FROM = Path(__file__).resolve().parents[1] / "docs" / "results" / "humaneval-heldout-defaults.json"
@@ -452,6 +452,12 @@ def build_parser(
         help="output tokens a loop run may spend before no new attempt starts (a lever; 0: no limit)",
     )
     parser.add_argument(
+        "--tests-with-code",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.tests_with_code,
+        help="write a stub-shaped task's tests from its stub, beside the first code (a lever)",
+    )
+    parser.add_argument(
         "--tester-sees-code",
         action="store_true",
         help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
@@ -533,6 +539,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "examples_first": args.examples_first,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
+        "tests_with_code": args.tests_with_code,
         "failure_details": not args.no_failure_details,
     }
     if args.resume:

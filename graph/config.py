@@ -105,6 +105,11 @@ class Settings:
         lean_tests: Ask the tester for 3 or 4 one-assert tests rather than 4 to 6 of up
             to three asserts: fewer output tokens, and fewer wrong claims to arbitrate
             (a lever for measurement).
+        tests_with_code: For a stub-shaped task (a signature and docstring), the tester
+            writes its tests from the task's stub, in the same call batch as the first
+            code, rather than from the code's interface after it: with a model that
+            decodes calls together, the tests cost almost no extra time (a lever for
+            measurement; tasks in plain words are not affected).
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
@@ -132,6 +137,7 @@ class Settings:
     examples_first: bool = field(default_factory=lambda: _env("examples_first", False))
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
+    tests_with_code: bool = field(default_factory=lambda: _env("tests_with_code", False))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
@@ -181,6 +187,7 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "examples_first": RequestField(bool, "Choose among code candidates by the task's own tests before writing any."),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
     "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
+    "tests_with_code": RequestField(bool, "Write a stub-shaped task's tests from its stub, beside the first code."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
     "token_budget": RequestField(int, "Output tokens a run may spend before refining stops (0: none).", 0, 100000),

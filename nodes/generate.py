@@ -5,12 +5,15 @@ and with ``Settings.candidates`` above 1, more sampled code when the first fails
 tests (:func:`roles.candidates.pick_candidate`). With ``Settings.examples_first``, the
 candidates are drawn before the tester writes any test, and ranked by the tests the
 task itself gives (:func:`roles.tests.task_tests`), when it gives some. The task's budget and threshold are
-settled here, once per run: the task's own values, else the run's settings.
+settled here, once per run: the task's own values, else the run's settings. With
+``Settings.tests_with_code``, a stub-shaped task's tests are written from its stub in
+the same batch as the first code (:func:`roles.context.ask_together`), not after it.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
@@ -19,9 +22,9 @@ from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import call_context, node_timing
 from roles.candidates import pick_candidate
-from roles.code import write_code, write_codes
-from roles.context import NO_CODE, ModelProvider
-from roles.tests import task_tests, write_tests
+from roles.code import code_ask, task_form, write_code, write_codes
+from roles.context import NO_CODE, Ask, ModelProvider, ask_together
+from roles.tests import fit_tests, task_tests, tester_ask, write_tests
 
 __all__ = ["generate"]
 
@@ -37,13 +40,26 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
     def sample(overrides: list[dict[str, object]]) -> list[str | None]:
         return write_codes(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides)
 
-    code = write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests)
+    drafted: str | None = None  # tests written from the task's stub while the code was
+    if settings.tests_with_code and not settings.tester_sees_code and task_form(task, entry_point) == "stub":
+        asks: list[Ask[Any]] = [
+            code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests),
+            tester_ask(ctx, task=task, shown=task),
+        ]
+        code, drafted = ask_together(ctx, asks)
+    else:
+        code = write_code(ctx, task=task, entry_point=entry_point, user_tests=user_tests)
     pick = None
     if code and settings.candidates > 1 and settings.examples_first:
         if given := task_tests(task, code, user_tests, examples=settings.task_examples):
             pick = pick_candidate(ctx, code, given, sample=sample, task_tests_only=True)
             code = pick.code
-    tests = write_tests(ctx, task=task, code=code, user_tests=user_tests) if code else ""
+    if not code:
+        tests = ""
+    elif drafted is not None:
+        tests = fit_tests(ctx, drafted, task=task, code=code, user_tests=user_tests)
+    else:
+        tests = write_tests(ctx, task=task, code=code, user_tests=user_tests)
     if code and settings.candidates > 1 and pick is None:
         pick = pick_candidate(ctx, code, tests, sample=sample)
         code = pick.code

@@ -12,13 +12,13 @@ against 0.671 on HumanEval's development half, 18 against 24 of 44 plain tasks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from analysis.interface import complete_from_task, is_stub, is_stub_task, strip_demo_code
 from analysis.parsing import extract_code
-from roles.context import CallContext, call_model, call_together
+from roles.context import Ask, CallContext, ask_together, call_model
 
 __all__ = [
     "FIRST_CALL",
@@ -26,6 +26,7 @@ __all__ = [
     "CodePrompt",
     "TaskForm",
     "ask_for_code",
+    "code_ask",
     "code_from_reply",
     "prompt_slots",
     "task_form",
@@ -128,6 +129,43 @@ def ask_for_code(
     return code_from_reply(reply, task=task, entry_point=entry_point)
 
 
+def code_ask(
+    ctx: CallContext,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    overrides: dict[str, object] | None = None,
+) -> Ask[str | None]:
+    """The generator's call for the task's code, in the prompt for the task's form, as an :class:`Ask`.
+
+    Its reply is read by :func:`code_from_reply`; a reply that only echoes the function's
+    stub (signature and docstring, no body) is asked for once more on ``ctx``, saying so.
+    The result is ``None`` when the reply holds no code.
+    """
+    prompt = FIRST_CALL[task_form(task, entry_point)]
+    slots = prompt_slots(prompt, task=task, entry_point=entry_point, user_tests=user_tests)
+
+    def ask(call_ctx: CallContext) -> str:
+        return call_model(call_ctx, "generator", slots, prompt=(prompt.system, prompt.user), overrides=overrides)
+
+    def read(reply: str) -> str | None:
+        code = code_from_reply(reply, task=task, entry_point=entry_point)
+        if code and is_stub(code, entry_point):
+            code = ask_for_code(
+                ctx,
+                prompt,
+                task=task,
+                entry_point=entry_point,
+                user_tests=user_tests,
+                overrides=overrides,
+                note=STUB_NOTE,
+            )
+        return code
+
+    return Ask(ask, read)
+
+
 def write_codes(
     ctx: CallContext,
     *,
@@ -136,34 +174,15 @@ def write_codes(
     user_tests: str | None,
     overrides: Sequence[dict[str, object]],
 ) -> list[str | None]:
-    """Ask the generator for code once per entry of ``overrides``, in the prompt for the task's form.
+    """Ask the generator for code once per entry of ``overrides`` (see :func:`code_ask`).
 
     ``overrides`` are per-call generation settings (a temperature and seed, for sampled
     candidates; ``{}`` for the role's own). The calls are made at once
-    (:func:`roles.context.call_together`: one batch, with a model that decodes calls
+    (:func:`roles.context.ask_together`: one batch, with a model that decodes calls
     together); only the model calls overlap, the replies are read one after another.
-    A reply that only echoes the function's stub (signature and docstring, no body) is
-    asked for once more, saying so. An entry is ``None`` when its reply holds no code.
     """
-    prompt = FIRST_CALL[task_form(task, entry_point)]
-    slots = prompt_slots(prompt, task=task, entry_point=entry_point, user_tests=user_tests)
-
-    def asking(settings: dict[str, object]) -> Callable[[CallContext], str]:
-        def ask(call_ctx: CallContext) -> str:
-            return call_model(call_ctx, "generator", slots, prompt=(prompt.system, prompt.user), overrides=settings)
-
-        return ask
-
-    replies = call_together(ctx, [asking(o) for o in overrides])
-    codes = []
-    for reply, o in zip(replies, overrides, strict=True):
-        code = code_from_reply(reply, task=task, entry_point=entry_point)
-        if code and is_stub(code, entry_point):
-            code = ask_for_code(
-                ctx, prompt, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o, note=STUB_NOTE
-            )
-        codes.append(code)
-    return codes
+    asks = [code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o) for o in overrides]
+    return ask_together(ctx, asks)
 
 
 def write_code(

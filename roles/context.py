@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -29,7 +29,9 @@ __all__ = [
     "CallContext",
     "ModelProvider",
     "PromptPair",
+    "Ask",
     "Usage",
+    "ask_together",
     "call_model",
     "call_together",
     "decodes_together",
@@ -163,3 +165,23 @@ def call_together(ctx: CallContext, calls: Sequence[Callable[[CallContext], T]])
         usage.sandbox_seconds += part.sandbox_seconds
         usage.models |= part.models
     return results
+
+
+@dataclass(frozen=True)
+class Ask(Generic[T]):
+    """One role call in two halves, so that several can be made at once (:func:`ask_together`).
+
+    ``ask`` calls the model and returns its reply (it may run in a worker thread, so it
+    only calls the model); ``read`` turns the reply into the role's result, in the
+    caller's thread (parsing code is not safe in several threads at once on every
+    Python: CPython 3.11's ``ast.parse`` can raise ``SystemError``).
+    """
+
+    ask: Callable[[CallContext], str]
+    read: Callable[[str], T]
+
+
+def ask_together(ctx: CallContext, asks: Sequence[Ask[Any]]) -> list[Any]:
+    """Make the calls of ``asks`` at once (:func:`call_together`), then read each reply in order."""
+    replies = call_together(ctx, [a.ask for a in asks])
+    return [a.read(reply) for a, reply in zip(asks, replies, strict=True)]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from analysis.interface import interface_of, public_names, reconcile_tests
 from analysis.parsing import extract_code
 from analysis.testcases import examples_as_tests, tidy_tests
-from roles.context import CallContext, call_model
+from roles.context import Ask, CallContext, call_model
 
-__all__ = ["LEAN_TESTS", "TESTS", "task_tests", "write_tests"]
+__all__ = ["LEAN_TESTS", "TESTS", "fit_tests", "task_tests", "tester_ask", "write_tests"]
 
 TESTS = "4 to 6 short test functions named test_..., each with one to three plain\n  assert statements"
 LEAN_TESTS = "3 or 4 short test functions named test_..., each with exactly one plain\n  assert statement"
@@ -29,34 +29,47 @@ def write_tests(
 ) -> str:
     """Ask the tester for pytest tests of ``code``'s interface; returns '' when it wrote none.
 
-    ``previous_error`` says why the last tests could not run, so a retry differs. With
-    ``Settings.task_examples``, the task's own doctest examples are added as tests too;
-    ``Settings.tester_sees_code`` shows the tester the whole code instead of its
-    interface (a lever measured by the benchmark; off, a bug in the code cannot leak
-    into its tests); ``Settings.lean_tests`` asks for fewer claims. Tests given with the
-    task come last.
+    ``previous_error`` says why the last tests could not run, so a retry differs. The
+    call is :func:`tester_ask`'s, its tests fitted to ``code`` by :func:`fit_tests`.
+    """
+    tester = tester_ask(ctx, task=task, shown=code, previous_error=previous_error)
+    return fit_tests(ctx, tester.read(tester.ask(ctx)), task=task, code=code, user_tests=user_tests)
+
+
+def tester_ask(ctx: CallContext, *, task: str, shown: str, previous_error: str | None = None) -> Ask[str]:
+    """The tester's call for tests of ``shown``'s interface, as an :class:`Ask`; it reads the bare test code.
+
+    ``shown`` is the code under test, or, for a stub-shaped task, the task itself (its
+    signature is the interface the code must keep, so the tests can be written while the
+    code is: ``Settings.tests_with_code``). ``Settings.tester_sees_code`` shows the
+    tester all of ``shown`` instead of its interface (a lever measured by the benchmark;
+    off, a bug in the code cannot leak into its tests); ``Settings.lean_tests`` asks for
+    fewer claims.
     """
     settings = ctx.settings
-    names = public_names(code)
     retry_note = (
         f"Your previous tests could not run ({previous_error}). Keep them short and complete.\n"
         if previous_error
         else ""
     )
-    reply = call_model(
-        ctx,
-        "tester",
-        {
-            "task": task,
-            "interface": code.strip() if settings.tester_sees_code else interface_of(code),
-            "names": ", ".join(names) or "*",
-            "how_many": LEAN_TESTS if settings.lean_tests else TESTS,
-            "retry_note": retry_note,
-        },
-    )
-    tests = extract_code(reply) or ""
+    slots = {
+        "task": task,
+        "interface": shown.strip() if settings.tester_sees_code else interface_of(shown),
+        "names": ", ".join(public_names(shown)) or "*",
+        "how_many": LEAN_TESTS if settings.lean_tests else TESTS,
+        "retry_note": retry_note,
+    }
+    return Ask(lambda call_ctx: call_model(call_ctx, "tester", slots), lambda reply: extract_code(reply) or "")
+
+
+def fit_tests(ctx: CallContext, tests: str, *, task: str, code: str, user_tests: str | None) -> str:
+    """The tester's ``tests`` pointed at ``code`` and tidied, then the task's own tests; '' when there are none.
+
+    With ``Settings.task_examples``, the task's own doctest examples are added as tests;
+    tests given with the task come last (:func:`task_tests`).
+    """
     parts = [tidy_tests(reconcile_tests(tests, code))] if tests else []
-    if given := task_tests(task, code, user_tests, examples=settings.task_examples):
+    if given := task_tests(task, code, user_tests, examples=ctx.settings.task_examples):
         parts.append(given)
     return "\n\n".join(parts)
 

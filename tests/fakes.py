@@ -4,7 +4,8 @@
 records the prompts it was sent, so a test can check what a node asked for.
 ``FakeBatchingModels`` stands for a model that decodes calls made at once together: it
 answers sampled generator calls by their seed (whatever order the threads reach it in)
-and can hold them at a barrier, which only calls made at once can pass.
+and can hold them at a barrier, which only calls made at once can pass
+(``FakeMeetingChatModel`` holds every call of a role there).
 """
 
 from __future__ import annotations
@@ -98,6 +99,22 @@ class FakeSeededChatModel(FakeScriptedChatModel):
             response_metadata={"model_name": "fake-batching"},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class FakeMeetingChatModel(FakeScriptedChatModel):
+    """A scripted model whose every call waits at ``barrier`` first: only calls made at once pass it."""
+
+    barrier: Any = None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.barrier.wait()  # raises BrokenBarrierError unless every party arrives at once
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
 
 class FakeBatchingModels(FakeScriptedModels):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from tests.fakes import (
     GOOD_CODE,
     GOOD_REVIEW,
     FakeBatchingModels,
+    FakeMeetingChatModel,
     FakeScriptedModels,
     fenced,
     scripted_settings,
@@ -508,6 +510,41 @@ def test_a_model_that_does_not_batch_gets_its_candidates_one_at_a_time(tmp_path)
 
     assert [k.get("seed") for k in models.for_role("generator").received_kwargs] == [None, 1, 2]
     assert "candidate 3 of 3 tried" in result["node_timings"][0]["summary"]
+
+
+ADD_STUB = 'def add(a, b):\n    """Return the sum of a and b.\n    >>> add(2, 2)\n    4\n    """\n'
+CODE_WITH_HELPER = GOOD_CODE + "\n\ndef helper():\n    return 0\n"
+
+
+def test_tests_with_code_writes_a_stub_tasks_tests_from_its_stub_in_the_same_batch(tmp_path):
+    barrier = threading.Barrier(2, timeout=10)  # the code and the tests must be asked for at once
+    models = FakeScriptedModels(reviewer=[GOOD_REVIEW])
+    models.decodes_together = True
+    for role, reply in (("generator", CODE_WITH_HELPER), ("tester", ADD_TESTS)):
+        models.models[role] = FakeMeetingChatModel(
+            role=role, replies=[fenced(reply)], received=[], received_kwargs=[], barrier=barrier
+        )
+    settings = _settings(tmp_path, tests_with_code=True)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": ADD_STUB}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    asked = models.for_role("tester").received[0][-1].content
+    assert "def add(a, b): ..." in asked and "helper" not in asked  # the stub's interface, not the code's
+    assert "from solution import add" in result["tests"] and "assert add(2, 2) == 4" in result["tests"]
+    assert models.calls("generator") == 1 and models.calls("tester") == 1
+
+
+@pytest.mark.parametrize(("task", "tests_with_code"), [(ADD_STUB, False), ("Write add(a, b) returning the sum.", True)])
+def test_tests_come_after_the_code_from_its_interface_otherwise(tmp_path, task, tests_with_code):
+    models = FakeScriptedModels(
+        generator=[fenced(CODE_WITH_HELPER)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW]
+    )
+    models.decodes_together = True  # a task in plain words has no stub to write tests from
+    settings = _settings(tmp_path, tests_with_code=tests_with_code)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert result["passed"] is True
+    assert "def helper(): ..." in models.for_role("tester").received[0][-1].content
 
 
 def test_examples_first_draws_candidates_before_the_tester_writes_any(tmp_path):
