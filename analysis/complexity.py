@@ -5,6 +5,8 @@ from __future__ import annotations
 from radon.complexity import cc_rank, cc_visit
 from typing_extensions import TypedDict
 
+from analysis.parsing import parser_alone
+
 __all__ = ["BlockComplexity", "ComplexityReport", "measure_complexity"]
 
 
@@ -29,7 +31,8 @@ class ComplexityReport(TypedDict):
 def measure_complexity(code: str) -> ComplexityReport:
     """Measure ``code`` with radon; a module that does not parse reports an error."""
     try:
-        visited = cc_visit(code)
+        with parser_alone():  # radon parses the code itself
+            visited = cc_visit(code)
     except (SyntaxError, ValueError) as exc:
         return ComplexityReport(blocks=[], max_complexity=0, average_complexity=0.0, error=str(exc))
     blocks = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from analysis.parsing import parses
+from analysis.parsing import parse_python, parses
 
 __all__ = [
     "complete_from_task",
@@ -34,7 +34,7 @@ def _public_defs(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDe
 def public_names(code: str) -> list[str]:
     """Return the public top-level functions and classes of ``code`` (empty if it fails to parse)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return []
     return [node.name for node in _public_defs(tree)]
@@ -65,7 +65,7 @@ def is_stub(code: str, entry_point: str | None = None) -> bool:
 def _functions_to_check(code: str, entry_point: str | None) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     """The entry point's function when ``code`` defines it, else every top-level function ([] if no parse)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return []
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
@@ -101,7 +101,7 @@ def complete_from_task(code: str, task: str) -> str:
     either side does not parse or nothing is missing.
     """
     try:
-        given, written = ast.parse(task), ast.parse(code)
+        given, written = parse_python(task), parse_python(code)
     except (SyntaxError, ValueError):
         return code
     have_imports = {ast.unparse(n) for n in written.body if isinstance(n, ast.Import | ast.ImportFrom)}
@@ -137,7 +137,7 @@ def _stub(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str = "") -> str
 def interface_of(code: str) -> str:
     """Return stubs of the public functions and classes of ``code``, bodies removed."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return ""
     lines: list[str] = []
@@ -181,7 +181,7 @@ def strip_demo_code(code: str) -> str:
     Returns ``code`` unchanged when it does not parse.
     """
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except (SyntaxError, ValueError):
         return code
     demo = [node for node in tree.body if _is_demo(node)]
@@ -218,7 +218,7 @@ def reconcile_tests(tests: str, code: str) -> str:
     """
     names = set(public_names(code))
     try:
-        tree = ast.parse(tests)
+        tree = parse_python(tests)
     except (SyntaxError, ValueError):
         return tests
     if not names:

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from analysis.parsing import parse_python
+
 __all__ = ["MAY_IMPORT", "ONLY_MODULES", "ROOMS", "mermaid", "room_imports", "violations"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +59,7 @@ def _room_files(root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _imported_modules(path: Path) -> Iterator[str]:
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(parse_python(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -11,13 +11,19 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 __all__ = [
     "ReviewVerdict",
     "extract_code",
     "first_json_object",
+    "parse_expression",
+    "parse_python",
     "parse_review",
+    "parser_alone",
     "parses",
     "same_program",
     "trim_to_parseable",
@@ -46,10 +52,39 @@ def _fenced_blocks(text: str) -> list[tuple[str, str, bool]]:
         pos = end.end()
 
 
+_PARSER = threading.RLock()
+
+
+@contextmanager
+def parser_alone() -> Iterator[None]:
+    """Hold the process's one Python parser: no other thread parses until the block ends.
+
+    CPython 3.11 builds syntax trees with interpreter-wide state, so two threads parsing
+    at once can fail with ``SystemError: AST constructor recursion depth mismatch``
+    (python/cpython#106905); graph runs share a process (the server runs them in
+    threads). Every parse of the project goes through here (:func:`parse_python`), and a
+    library that parses (radon) runs inside it.
+    """
+    with _PARSER:
+        yield
+
+
+def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse(source)``, one thread at a time (see :func:`parser_alone`)."""
+    with _PARSER:
+        return ast.parse(source, filename)
+
+
+def parse_expression(source: str) -> ast.expr:
+    """The expression ``source`` as a syntax tree, one thread at a time (see :func:`parser_alone`)."""
+    with _PARSER:
+        return ast.parse(source, mode="eval").body
+
+
 def parses(code: str) -> bool:
     """True when ``code`` is syntactically valid Python."""
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -58,7 +93,7 @@ def parses(code: str) -> bool:
 def same_program(a: str, b: str) -> bool:
     """True when two pieces of code parse to the same program (layout and comments aside)."""
     try:
-        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+        return ast.dump(parse_python(a)) == ast.dump(parse_python(b))
     except SyntaxError:
         return a.strip() == b.strip()
 
@@ -96,7 +131,7 @@ def extract_code(text: str) -> str | None:
         return max(parsing or candidates, key=len) + "\n"
     stripped = text.strip()
     if stripped and parses(stripped):
-        tree = ast.parse(stripped)
+        tree = parse_python(stripped)
         if any(isinstance(n, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef) for n in tree.body):
             return stripped + "\n"
     return None

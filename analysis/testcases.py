@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.parsing import parse_expression, parse_python
+
 __all__ = [
     "EXAMPLE_PREFIX",
     "Claim",
@@ -98,7 +100,7 @@ def tidy_tests(tests: str) -> str:
     Returns ``tests`` unchanged when it does not parse.
     """
     try:
-        tree = ast.parse(tests)
+        tree = parse_python(tests)
     except (SyntaxError, ValueError):
         return tests
     seen: set[str] = set()
@@ -167,7 +169,7 @@ def test_function_name(test_id: str) -> str:
 def claim_of(tests: str, test_id: str) -> Claim | None:
     """The claim of a one-assert test of the form ``f(...) == literal``, ``f(...)`` or ``not f(...)``."""
     try:
-        tree = ast.parse(tests)
+        tree = parse_python(tests)
     except (SyntaxError, ValueError):
         return None
     func = _function(tree, test_function_name(test_id))
@@ -211,7 +213,7 @@ def observed_value(message: str, claim: Claim, traceback: str = "") -> tuple[boo
 def remove_tests(tests: str, names: set[str]) -> str:
     """Drop the test functions called ``names`` from a module."""
     try:
-        tree = ast.parse(tests)
+        tree = parse_python(tests)
     except (SyntaxError, ValueError):
         return tests
     kept = [n for n in tree.body if not (isinstance(n, ast.FunctionDef) and n.name in names)]
@@ -261,7 +263,7 @@ def _doctest_examples(task: str) -> list[tuple[str, str]]:
         source = example.source.strip()
         if not want:  # ``>>> f(x) == y`` states the claim on one line
             try:
-                tree = ast.parse(source, mode="eval").body
+                tree = parse_expression(source)
             except SyntaxError:
                 continue
             if isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq):
@@ -334,7 +336,7 @@ def _input_output_examples(task: str, names: list[str]) -> list[tuple[str, str]]
 def _is_literal_call(source: str) -> bool:
     """``f(1, "a")``: a call whose arguments are all literals (``f(a)`` names no value)."""
     try:
-        call = ast.parse(source, mode="eval").body
+        call = parse_expression(source)
     except SyntaxError:
         return False
     arguments = [*getattr(call, "args", []), *(k.value for k in getattr(call, "keywords", []))]
@@ -354,7 +356,7 @@ def examples_as_tests(task: str, names: list[str]) -> str:
     for source, want in found:
         ok, _ = _literal(want)
         try:
-            call = ast.parse(source, mode="eval").body
+            call = parse_expression(source)
         except SyntaxError:
             continue
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print":

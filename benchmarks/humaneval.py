@@ -31,6 +31,7 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
+from analysis.parsing import parse_python
 from benchmarks.baselines import (
     VARIANTS,
     Outcome,
@@ -86,7 +87,7 @@ class ResumeError(BenchError):
 def _prompt_imports(prompt: str) -> str:
     """The import lines of a HumanEval prompt, which a model's full rewrite may drop."""
     try:
-        tree = ast.parse(prompt + "    pass\n")
+        tree = parse_python(prompt + "    pass\n")
     except SyntaxError:
         return ""
     return "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from analysis.parsing import same_program
+from analysis.parsing import parse_python, same_program
 from analysis.testcases import EXAMPLE_PREFIX, test_function_name
 from roles.checks import check_attempt
 from roles.context import CallContext, decodes_together
@@ -98,7 +98,7 @@ def _fails_an_example(score: tuple[int, int, int], tests: str) -> bool:
 def _given_test_names(user_tests: str | None) -> set[str]:
     """Names of the test functions given with the task (``user_tests``)."""
     try:
-        tree = ast.parse(user_tests or "")
+        tree = parse_python(user_tests or "")
     except (SyntaxError, ValueError):
         return set()
     return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}

@@ -8,9 +8,9 @@ routes, the command line and the benchmarks all check attempts here.
 
 from __future__ import annotations
 
-import ast
 from typing import TYPE_CHECKING
 
+from analysis.parsing import parse_python
 from roles.context import NO_CODE
 from sandbox import SandboxLimits, run_tests
 from sandbox.report import ValidationReport
@@ -32,7 +32,7 @@ def failed_before_running(error: str) -> ValidationReport:
 
 def _syntax_error(source: str, what: str) -> str | None:
     try:
-        ast.parse(source)
+        parse_python(source)
     except SyntaxError as exc:
         return f"syntax error in the {what}: line {exc.lineno}: {exc.msg}"
     except ValueError as exc:  # e.g. null bytes

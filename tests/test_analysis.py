@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -298,3 +300,30 @@ def test_a_comment_in_an_example_never_makes_an_assert_that_always_holds():
     asserts = [node for node in ast.walk(ast.parse(tests)) if isinstance(node, ast.Assert)]
     assert len(asserts) == 2
     assert all(isinstance(a.test, ast.Compare) and isinstance(a.test.ops[0], ast.Eq) for a in asserts)
+
+
+def test_no_other_thread_parses_while_one_holds_the_parser():
+    from analysis.parsing import parse_python, parser_alone
+
+    parsed = threading.Event()
+    with parser_alone():
+        worker = threading.Thread(target=lambda: (parse_python("x = 1\n"), parsed.set()))
+        worker.start()
+        assert not parsed.wait(0.3)  # held: the other thread waits for the parser
+    assert parsed.wait(10)
+    worker.join()
+
+
+def test_every_parse_of_the_project_goes_through_the_one_parser():
+    root = Path(__file__).resolve().parent.parent
+    rooms = ("analysis", "roles", "nodes", "graph", "llms", "service", "sandbox", "cli", "benchmarks")
+    files = [root / "server.py", *(path for room in rooms for path in (root / room).rglob("*.py"))]
+    inside = root / "sandbox" / "inside"  # the sandbox's own process, which parses alone
+    found = [
+        str(path.relative_to(root))
+        for path in files
+        if path != root / "analysis" / "parsing.py"
+        and inside not in path.parents
+        and "ast.parse(" in path.read_text(encoding="utf-8")
+    ]
+    assert len(files) > 50 and found == []
