@@ -378,8 +378,8 @@ def test_best_of_k_matches_the_loops_tokens_of_a_saved_run(tmp_path):
     earlier = DEFAULT_K_FROM.parent / "humaneval-defaults-0-143.json"
     k, source = k_from_run(earlier)  # the earlier layout: 2053 / 229 tokens per problem
     assert k == 9 and "the generator's first call" in source
-    k, source = k_from_run(DEFAULT_K_FROM)  # the README's run of the current defaults: 1854 / 235
-    assert k == 8 and source.startswith("humaneval-heldout-defaults.json: loop 1854 / single_shot 235")
+    k, source = k_from_run(DEFAULT_K_FROM)  # the README's held-out run of the current defaults: 1381 / 234
+    assert k == 6 and source.startswith("humaneval-heldout-candidate-batch5.json: loop 1381 / single_shot 234")
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"schema": 2, "rows": {"single_shot": {"tokens_per_problem": 250.0}, "loop": {
         "tokens_per_problem": 1600.0}}}))  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -16,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 import prompts
 from graph import Settings, build_graph
 from graph.config import REQUEST_FIELDS, resolve_settings
-from roles.context import CallContext, call_model, call_together, prompt_names
+from roles.context import Ask, CallContext, ask_together, call_model, call_together, prompt_names
 from roles.fix import fix_code
 from tests.fakes import (
     ADD_TESTS,
@@ -93,6 +94,19 @@ def test_calls_to_a_model_that_does_not_batch_run_one_after_another():
     assert call_together(ctx, _seeded_calls([2, 1])) == ["two", "one"]
     assert [k["seed"] for k in models.for_role("generator").received_kwargs] == [2, 1]
     assert ctx.usage.calls == 2
+
+
+def test_asks_made_together_are_read_in_the_callers_thread_in_order():
+    models = FakeBatchingModels({1: "one", 2: "two"}, together=2)
+    read_in: list[tuple[str, str]] = []
+
+    def read(reply: str) -> str:
+        read_in.append((reply, threading.current_thread().name))
+        return reply.upper()
+
+    asks = [Ask(call, read) for call in _seeded_calls([2, 1])]
+    assert ask_together(_context(models), asks) == ["TWO", "ONE"]
+    assert read_in == [("two", threading.current_thread().name), ("one", threading.current_thread().name)]
 
 
 def test_the_fix_drops_example_usage_from_the_refiners_code():
