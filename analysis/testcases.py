@@ -18,6 +18,7 @@ from analysis.parsing import parse_expression, parse_python
 
 __all__ = [
     "EXAMPLE_PREFIX",
+    "GIVEN_TESTS_HEADER",
     "Claim",
     "claim_of",
     "examples_as_tests",
@@ -28,6 +29,8 @@ __all__ = [
 
 EXAMPLE_PREFIX = "test_task_example_"
 """Tests made from the task's own examples start with this: they are the task's words."""
+GIVEN_TESTS_HEADER = "# Tests given with the task"
+"""The comment that opens the tests given with a task (``--tests``), in a test module."""
 
 MAX_TESTS = 16
 # FunctionDef has type_params from Python 3.12 on (3.11's stubs lack it; 3.11 ignores it).

@@ -69,7 +69,12 @@ __all__ = [
 SCHEMA = 2
 """Layout of the results file: 2 has ``rows``; files without ``schema`` are the earlier layout."""
 
-ADDED_LATER: dict[str, object] = {"token_budget": 0, "candidate_batch": 1, "tests_with_code": False}
+ADDED_LATER: dict[str, object] = {
+    "token_budget": 0,
+    "candidate_batch": 1,
+    "tests_with_code": False,
+    "agreement_ranking": False,
+}
 """Settings added after some runs were saved, at the value that did what those runs did."""
 
 ROWS = ("single_shot", "first_step", "best_of_k", "loop")
@@ -417,6 +422,12 @@ def build_parser(
         help="sampled candidates asked for at once, decoded as one batch (a lever; 1: one at a time)",
     )
     parser.add_argument(
+        "--agreement-ranking",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.agreement_ranking,
+        help="rank candidates for a task without examples by how many of them agree, as CodeT does (a lever)",
+    )
+    parser.add_argument(
         "--candidates-on-example-failure",
         action=argparse.BooleanOptionalAction,
         default=defaults.candidates_on_example_failure,
@@ -533,6 +544,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "min_score": args.min_score,
         "candidates": args.candidates,
         "candidate_batch": args.candidate_batch,
+        "agreement_ranking": args.agreement_ranking,
         "candidates_on_example_failure": args.candidates_on_example_failure,
         "stop_on_task_tests": args.stop_on_task_tests,
         "lean_tests": args.lean_tests,

@@ -81,6 +81,12 @@ class Settings:
             together differ from lone ones in the last bits of the logits, so results
             repeat within a setting, not across settings (``bench merge`` needs 1, as
             earlier runs had).
+        agreement_ranking: For a task that gives no tests of its own (no examples, none
+            given with it), rank the first attempt's candidates by agreement, as CodeT
+            does: candidates failing exactly the same tests form a group, scored by its
+            size times the tests each passes, and the earliest of the best group wins,
+            rather than the one passing the most tests the model wrote (which may be
+            wrong; a lever for measurement).
         candidates_on_example_failure: Sample candidates only when the first code fails
             one of the task's own examples (or, for a task without examples, any test).
             Code that passes every example but fails a self-written test is more often
@@ -132,6 +138,7 @@ class Settings:
     task_examples: bool = field(default_factory=lambda: _env("task_examples", True))
     candidates: int = field(default_factory=lambda: _env("candidates", 6))
     candidate_batch: int = field(default_factory=lambda: _env("candidate_batch", 5))
+    agreement_ranking: bool = field(default_factory=lambda: _env("agreement_ranking", False))
     candidates_on_example_failure: bool = field(default_factory=lambda: _env("candidates_on_example_failure", True))
     stop_on_task_tests: bool = field(default_factory=lambda: _env("stop_on_task_tests", True))
     examples_first: bool = field(default_factory=lambda: _env("examples_first", False))
@@ -177,6 +184,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "candidates": RequestField(int, "Code candidates for the first attempt (1: just one).", 1, 8),
     "candidate_batch": RequestField(
         int, "Sampled candidates asked for at once, decoded as one batch (1: one at a time).", 1, 8
+    ),
+    "agreement_ranking": RequestField(
+        bool, "Rank candidates for a task without examples by how many of them agree (CodeT)."
     ),
     "candidates_on_example_failure": RequestField(
         bool, "Sample candidates only when the first code fails one of the task's own examples."

@@ -12,6 +12,9 @@ drawn in waves of that many at once (two decoded together cost about 1.1x one on
 fails one of the task's own examples (any test, for a task without examples). With
 ``Settings.examples_first``, the generate node calls this before the tester has written
 anything, with the task's own tests alone (``task_tests_only``), as ``best_of_k`` ranks.
+With ``Settings.agreement_ranking``, a task that gives no tests of its own has its
+candidates ranked by how many of them agree (:func:`by_agreement`, after CodeT), not by
+the model's tests alone.
 
 The same sampling keeps refinement moving: when the refiner hands back code the loop
 already tried, :func:`first_new` asks again with sampling until something new comes.
@@ -25,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from analysis.parsing import parse_python, same_program
-from analysis.testcases import EXAMPLE_PREFIX, test_function_name
+from analysis.testcases import EXAMPLE_PREFIX, GIVEN_TESTS_HEADER, test_function_name
 from roles.checks import check_attempt
 from roles.context import CallContext, decodes_together
 from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
@@ -37,7 +40,9 @@ __all__ = [
     "CANDIDATE_TEMPERATURE",
     "Pick",
     "best_attempt",
+    "by_agreement",
     "first_new",
+    "has_task_tests",
     "only_own_tests_fail",
     "pick_candidate",
     "rank",
@@ -156,7 +161,9 @@ def pick_candidate(
         return best
     if settings.candidates_on_example_failure and not task_tests_only and not _fails_an_example(best.score, tests):
         return best
-    seen = {code}
+    agree = settings.agreement_ranking and not has_task_tests(tests)
+    checked: dict[str, ValidationReport] = {code: report}
+    drawn: list[tuple[int, str, ValidationReport]] = [(0, code, report)]
     overrides: list[dict[str, object]] = [
         {"temperature": CANDIDATE_TEMPERATURE, "seed": index} for index in range(1, settings.candidates)
     ]
@@ -166,18 +173,54 @@ def pick_candidate(
         best = replace(best, tried=start + len(wave) + 1)
         done = False
         for index, other in enumerate(sample(wave), start=start + 1):
-            if done or not other or other in seen:
+            if not other or (done and not agree):
                 continue
-            seen.add(other)
+            if other in checked:  # the same code again: no new run, but one more vote for it
+                drawn.append((index, other, checked[other]))
+                continue
             report, _ = check_attempt(other, tests, settings)
             usage.sandbox_seconds += report["duration_s"]
+            checked[other] = report
+            drawn.append((index, other, report))
             score = rank(report, tests)
             if score > best.score:
                 best = Pick(other, index, best.tried, score)
-            done = report["passed"]
+            done = done or report["passed"]
         if done:
             break
-    return best
+    return by_agreement(drawn, tests, tried=best.tried) if agree else best
+
+
+def has_task_tests(tests: str) -> bool:
+    """Whether ``tests`` hold any test the task itself gives: an example, or a test given with it."""
+    return f"def {EXAMPLE_PREFIX}" in tests or GIVEN_TESTS_HEADER in tests
+
+
+def by_agreement(drawn: Sequence[tuple[int, str, ValidationReport]], tests: str, *, tried: int) -> Pick:
+    """The candidate most others agree with, as CodeT ranks (dual execution agreement).
+
+    ``drawn`` holds each candidate drawn (index, code, report), repeats included.
+    Candidates that fail exactly the same tests behave alike on them and form one group;
+    a group scores its size times the tests each of its members passes, so code that
+    several samples agree on beats a lone sample passing one more test the model wrote
+    (which may be wrong). A candidate whose tests did not run joins no group. The
+    earliest candidate of the best group wins (ties: the group holding the earlier one).
+    """
+    groups: dict[frozenset[str], list[tuple[int, str, ValidationReport]]] = {}
+    for entry in drawn:
+        report = entry[2]
+        if report["passed_count"] + report["failed_count"] + report["errored_count"] == 0:
+            continue
+        groups.setdefault(frozenset(f["test"] for f in report["failures"]), []).append(entry)
+    if not groups:
+        index, code, report = drawn[0]
+        return Pick(code, index, tried, rank(report, tests))
+    members = max(
+        groups.values(),
+        key=lambda group: (len(group) * group[0][2]["passed_count"], -min(i for i, _, _ in group)),
+    )
+    index, code, report = min(members, key=lambda entry: entry[0])
+    return Pick(code, index, tried, rank(report, tests))
 
 
 def wave_size(ctx: CallContext) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from analysis.interface import interface_of, public_names, reconcile_tests
 from analysis.parsing import extract_code
-from analysis.testcases import examples_as_tests, tidy_tests
+from analysis.testcases import GIVEN_TESTS_HEADER, examples_as_tests, tidy_tests
 from roles.context import Ask, CallContext, call_model
 
 __all__ = ["LEAN_TESTS", "TESTS", "fit_tests", "task_tests", "tester_ask", "write_tests"]
@@ -84,5 +84,5 @@ def task_tests(task: str, code: str, user_tests: str | None, *, examples: bool =
     if examples and (found := examples_as_tests(task, public_names(code))):
         parts.append("# Examples given in the task\n" + reconcile_tests(found, code))
     if user_tests:
-        parts.append("# Tests given with the task\n" + reconcile_tests(user_tests, code))
+        parts.append(f"{GIVEN_TESTS_HEADER}\n" + reconcile_tests(user_tests, code))
     return "\n\n".join(parts)

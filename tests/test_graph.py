@@ -740,6 +740,62 @@ def test_candidates_are_ranked_by_the_tasks_examples_first():
     assert rank(in_process, tests) == (2, 1, 2) < examples_right  # judged in the code's process: weaker
 
 
+WRONG_CLAIM_TESTS = """
+from solution import add
+
+
+def test_small():
+    assert add(2, 3) == 5
+
+
+def test_wrong_claim():
+    assert add(1, 1) == 3
+"""
+
+
+@pytest.mark.parametrize(("agreement", "kept"), [(True, "return a + b\n"), (False, "(a == b == 1)")])
+def test_agreement_ranking_keeps_what_most_candidates_agree_on_for_a_task_without_examples(tmp_path, agreement, kept):
+    # Three candidates (the greedy one, samples 1 and 2) fail only the wrong claim; sample 3
+    # fits the wrong claim and passes everything; 4 and 5 fail both tests.
+    fits_the_claim = GOOD_CODE.replace("return a + b", "return a + b + (a == b == 1)")
+    alike = {1: GOOD_CODE.replace("a + b", "b + a"), 2: GOOD_CODE}
+    models = FakeBatchingModels(
+        {**{seed: fenced(code) for seed, code in alike.items()}, 3: fenced(fits_the_claim), 4: fenced(BAD_CODE),
+         5: fenced(BAD_CODE.replace("a - b", "b - a"))},
+        together=5,
+        generator=[fenced(GOOD_CODE)],
+        tester=[fenced(WRONG_CLAIM_TESTS)],
+        reviewer=[GOOD_REVIEW],
+    )  # fmt: skip
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5, agreement_ranking=agreement, max_iterations=0)
+    task = "Write add(a, b) returning the sum."
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert kept in result["code"]
+    assert models.calls("generator") == 6
+
+
+def test_agreement_groups_candidates_by_the_tests_they_fail_and_counts_repeats():
+    from roles.candidates import by_agreement, has_task_tests
+
+    def report(passed: int, failures: list[str]) -> dict:
+        failed = [{"test": name, "message": "", "traceback": ""} for name in failures]
+        return {"passed_count": passed, "failed_count": len(failed), "errored_count": 0, "failures": failed,
+                "in_process_tests": []}  # fmt: skip
+
+    tests = "def test_a():\n    pass\n\ndef test_b():\n    pass\n\ndef test_c():\n    pass\n"
+    lone_best, agreed = report(3, []), report(2, ["test_c"])
+    drawn = [(0, "x", report(1, ["test_b", "test_c"])), (1, "y", lone_best), (2, "z", agreed), (4, "z", agreed)]
+    pick = by_agreement(drawn, tests, tried=6)
+    assert (pick.code, pick.index, pick.tried) == ("z", 2, 6)  # 2 agree x 2 passed beats 1 x 3
+    nothing_ran = report(0, [])
+    assert by_agreement([(0, "x", nothing_ran), (1, "y", nothing_ran)], tests, tried=2).code == "x"
+    assert by_agreement([(0, "x", agreed), (1, "y", report(2, ["test_a"]))], tests, tried=2).code == "x"  # tie
+    assert not has_task_tests(tests)
+    assert has_task_tests(tests + "\ndef test_task_example_1():\n    pass\n")
+    assert has_task_tests(tests + "\n# Tests given with the task\ndef test_d():\n    pass\n")
+
+
 def test_the_levers_that_hide_failures_and_show_the_tester_the_code(tmp_path):
     models = FakeScriptedModels(
         generator=[fenced(BAD_CODE)],
