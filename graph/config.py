@@ -78,9 +78,10 @@ class Settings:
             of the 24 first attempts that sampled drew every candidate, and on eight of
             them the loop took 90.4 s a problem one at a time, 74.4 s in waves of two and
             less all at once (``bench humaneval --candidate-batch``). Samples decoded
-            together differ from lone ones in the last bits of the logits, so results
-            repeat within a setting, not across settings (``bench merge`` needs 1, as
-            earlier runs had).
+            together differ from lone ones in the last bits of the logits, and a batch
+            need not repeat to the bit either (one sample of three once differed
+            between two identical batches), so results do not repeat exactly
+            (``bench merge`` needs 1, as earlier runs had).
         agreement_ranking: For a task that gives no tests of its own (no examples, none
             given with it), rank the first attempt's candidates by agreement, as CodeT
             does: candidates failing exactly the same tests form a group, scored by its
