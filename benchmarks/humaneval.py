@@ -74,6 +74,7 @@ ADDED_LATER: dict[str, object] = {
     "candidate_batch": 1,
     "tests_with_code": False,
     "agreement_ranking": False,
+    "contest_passes": False,
 }
 """Settings added after some runs were saved, at the value that did what those runs did."""
 
@@ -157,6 +158,8 @@ def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
     )
     extra = {
         "self_tests_passed": bool(result.get("passed")),
+        # Tests passed but rival samples part from the code (roles.rivals): "passed" withheld.
+        "contested": len(result.get("contested", [])),
         "iterations": int(result.get("iterations", 0)),
         "model_s": round(sum(t["model_seconds"] for t in timings), 2),
         "sandbox_s": round(sum(t["sandbox_seconds"] for t in timings), 2),
@@ -220,6 +223,9 @@ def _loop_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_iterations": round(sum(r["iterations"] for r in runs) / n, 2),
         "self_tests_pass_rate": round(sum(r["self_tests_passed"] for r in runs) / n, 4),
         "false_passes": sum(r["self_tests_passed"] and not r["passed"] for r in runs),
+        # Contested runs, and how many of them the hidden tests found right (a claim withheld in vain).
+        "contested": sum(bool(r.get("contested")) for r in runs),
+        "contested_but_right": sum(bool(r.get("contested")) and r["passed"] for r in runs),
         "model_share": round(sum(r["model_s"] for r in runs) / wall, 4) if wall else 0.0,
         "sandbox_share": round(sum(r["sandbox_s"] for r in runs) / wall, 4) if wall else 0.0,
         "orchestration_overhead_share": round((wall - accounted) / wall, 4) if wall else 0.0,
@@ -470,6 +476,12 @@ def build_parser(
         help="write a stub-shaped task's tests from its stub, beside the first code (a lever)",
     )
     parser.add_argument(
+        "--contest-passes",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.contest_passes,
+        help="withhold 'passed' when rival samples part from a sampled first attempt (roles.rivals)",
+    )
+    parser.add_argument(
         "--tester-sees-code",
         action="store_true",
         help="show the tester the whole code, not its interface (a lever: tests no longer independent)",
@@ -517,7 +529,8 @@ def _report(summary: dict[str, Any], where: Path) -> str:
     if loop := summary["rows"].get("loop"):
         lines.append(
             f"loop: stopped after the first attempt {loop['first_attempt_share']:.1%}, mean attempts "
-            f"{loop['mean_iterations']}, false passes {loop['false_passes']}, orchestration overhead "
+            f"{loop['mean_iterations']}, false passes {loop['false_passes']}, contested {loop.get('contested', 0)} "
+            f"({loop.get('contested_but_right', 0)} of them right), orchestration overhead "
             f"{loop['orchestration_overhead_share']:.1%}"
         )
         lines.append(
@@ -553,6 +566,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "tests_with_code": args.tests_with_code,
+        "contest_passes": args.contest_passes,
         "failure_details": not args.no_failure_details,
     }
     if args.resume:

@@ -116,6 +116,11 @@ def _print_result(result: dict) -> None:
         )
     if result.get("settled"):
         out.write("stopped: the task's own tests pass; only tests the model wrote still fail\n")
+    for item in result.get("contested", []):
+        out.write(
+            f"contested: the tests pass, but another sampled answer that agrees on every example of the task "
+            f"parts from this code at {item['call']} ({item['outcomes']}); the tests cannot tell which is right\n"
+        )
     out.write(
         f"attempts: {result.get('iterations')}  best: {result.get('best_iteration')}  "
         f"model: {result.get('model')}  thread: {result.get('thread_id')}\n"

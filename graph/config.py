@@ -120,6 +120,11 @@ class Settings:
             affected). Off: on 16 development problems it saved no time (the tester's
             reply is the longer one, and llama.cpp's batched path costs more per token
             once the code has finished), and it changes the tests.
+        contest_passes: When a sampled candidate replaced the first code and passes,
+            probe the other samples against it (:mod:`roles.rivals`): if one that answers
+            every task example alike returns something else on a probe input, the run
+            does not claim "passed" and says where they part (``contested``). It changes
+            no code, only the verdict; it costs a sandbox run per other sample.
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
@@ -127,10 +132,11 @@ class Settings:
         token_budget: Output tokens a run may spend (0: no limit). No new attempt starts
             once the run's model calls have written this many tokens; the attempt in
             progress finishes, so a run can pass the budget by up to one attempt. The
-            best attempt so far is handed back, as when the iterations run out. 1500 by
-            default: on the development split, the largest budget tried whose loop stays
-            within 5x the single call's wall time with six candidates (every budget
-            tried kept every solve; it was 1250 with three).
+            best attempt so far is handed back, as when the iterations run out. 800 by
+            default: replayed over the development split's run of the batched defaults
+            (``bench budget``), the largest budget whose loop stays within 5x the single
+            call's wall time (4.96x; every budget from 400 to 1500 kept every solve). It
+            was 1500 before candidates were decoded together, 1250 with three candidates.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -149,9 +155,10 @@ class Settings:
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tests_with_code: bool = field(default_factory=lambda: _env("tests_with_code", False))
+    contest_passes: bool = field(default_factory=lambda: _env("contest_passes", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
-    token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
+    token_budget: int = field(default_factory=lambda: _env("token_budget", 800))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
@@ -201,6 +208,7 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "examples_first": RequestField(bool, "Choose among code candidates by the task's own tests before writing any."),
     "resample_repeats": RequestField(bool, "Ask again, sampling, when the refiner repeats an earlier attempt."),
     "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
+    "contest_passes": RequestField(bool, "Withhold 'passed' when rival samples part from a sampled first attempt."),
     "tests_with_code": RequestField(bool, "Write a stub-shaped task's tests from its stub, beside the first code."),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),

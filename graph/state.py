@@ -24,6 +24,7 @@ __all__ = [
     "AgentOutput",
     "AgentState",
     "Attempt",
+    "Disagreement",
     "DisputedTest",
     "InvalidTaskError",
     "NodeTiming",
@@ -70,6 +71,16 @@ class DisputedTest(TypedDict):
     observed: str  # what the code (and the reference) returned, as a repr
     reference: str
     iteration: int
+
+
+class Disagreement(TypedDict):
+    """A rival candidate that answers every example as the chosen code does, and parts from it on a probe."""
+
+    call: str  # the first probe where they part, as source
+    outcomes: str  # what each returned or raised there
+    rival: str  # the rival's code
+    probes_parted: int
+    probes: int
 
 
 class Attempt(TypedDict):
@@ -139,6 +150,7 @@ class AgentState(TypedDict, total=False):
     node_timings: Annotated[list[NodeTiming], timings_of_this_run]
     disputed_tests: list[DisputedTest]  # set aside to make the current attempt (by refine)
     settled: bool  # refine kept code that passes the task's own tests: stop after this attempt
+    contested: list[Disagreement]  # rivals of a sampled first attempt (by generate): see roles.rivals
     # Written by finalize:
     passed: bool
     best_iteration: int
@@ -158,6 +170,7 @@ class AgentOutput(TypedDict, total=False):
     best_iteration: int
     iterations: int
     settled: bool  # stopped because the task's own tests pass and only self-written ones fail
+    contested: list[Disagreement]  # the chosen first attempt passes, but rivals part from it: passed is False
     attempts: list[Attempt]
     model: str
     node_timings: list[NodeTiming]

@@ -6,6 +6,9 @@ the most tests passed, then the higher review score, then the earlier attempt: a
 rewrite that the tests cannot tell apart from the first attempt has no evidence for it,
 and the first attempt is the strongest single call (:func:`roles.candidates.best_attempt`,
 which `bench budget` uses too).
+"passed" is withheld when the chosen attempt is a sampled first attempt whose rivals part
+from it (``contested``): its tests passed (``validation``), but they cannot tell which of
+two answers is right.
 The record is written to ``<results_dir>/<thread_id>.json`` atomically, so running
 finalize twice for a thread (a resumed run) rewrites the same file.
 """
@@ -49,9 +52,12 @@ def finalize(state: AgentState, runtime: Runtime[Settings]) -> dict:
     attempts = state.get("attempts", [])
     best = best_attempt(attempts)
     thread_id = str((runtime.execution_info and runtime.execution_info.thread_id) or "run")
+    # Rivals part from the first attempt's code (roles.rivals): its tests cannot settle it.
+    contested = state.get("contested", []) if best["iteration"] == 0 and best["validation"]["passed"] else []
     output = {
         "task": state["task"],
-        "passed": best["validation"]["passed"],
+        "passed": best["validation"]["passed"] and not contested,
+        "contested": contested,
         "code": best["code"],
         "tests": best["tests"],
         "validation": best["validation"],

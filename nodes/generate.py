@@ -8,6 +8,9 @@ task itself gives (:func:`roles.tests.task_tests`), when it gives some. The task
 settled here, once per run: the task's own values, else the run's settings. With
 ``Settings.tests_with_code``, a stub-shaped task's tests are written from its stub in
 the same batch as the first code (:func:`roles.context.ask_together`), not after it.
+When a sampled candidate replaced the first code, the other samples are probed as its
+rivals (:func:`roles.rivals.contest`, with ``Settings.contest_passes``): where one that
+answers every example alike parts from it, its pass is contested.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from nodes.common import call_context, node_timing
 from roles.candidates import pick_candidate
 from roles.code import code_ask, task_form, write_code, write_codes
 from roles.context import NO_CODE, Ask, ModelProvider, ask_together
+from roles.rivals import contest
 from roles.tests import fit_tests, task_tests, tester_ask, write_tests
 
 __all__ = ["generate"]
@@ -63,7 +67,11 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
     if code and settings.candidates > 1 and pick is None:
         pick = pick_candidate(ctx, code, tests, sample=sample)
         code = pick.code
+    contested = []
+    if code and pick and pick.index > 0 and settings.contest_passes:
+        contested = contest(ctx, code, pick.others, tests=tests, entry_point=entry_point)
     picked = f", candidate {pick.index + 1} of {pick.tried} tried" if pick else ""
+    picked += f", contested by {len(contested)} rival(s)" if contested else ""
     summary = (
         f"{len((code or '').splitlines())} lines of code, {tests.count('def test_')} tests{picked}" if code else NO_CODE
     )
@@ -83,5 +91,6 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
         "tests_need_rewrite": False,
         "settled": False,
         "disputed_tests": [],
+        "contested": contested,
         "node_timings": [node_timing("generate", 0, started, summary, ctx.usage)],
     }

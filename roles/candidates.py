@@ -55,12 +55,18 @@ CANDIDATE_TEMPERATURE = 0.7
 
 @dataclass(frozen=True)
 class Pick:
-    """The chosen code, which candidate it was (0: the greedy one), and how many were tried."""
+    """The chosen code, which candidate it was (0: the greedy one), and how many were tried.
+
+    ``passed``: the chosen code passed every test; ``others``: every other code sampled
+    (checked or not), in the order drawn, for :func:`roles.rivals.contest`.
+    """
 
     code: str
     index: int
     tried: int
     score: tuple[int, int, int]
+    passed: bool = False
+    others: tuple[str, ...] = ()
 
 
 def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
@@ -156,7 +162,7 @@ def pick_candidate(
     settings, usage = ctx.settings, ctx.usage
     report, _ = check_attempt(code, tests, settings)
     usage.sandbox_seconds += report["duration_s"]
-    best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
+    best = Pick(code=code, index=0, tried=1, score=rank(report, tests), passed=bool(report.get("passed")))
     if report["passed"] or not tests.strip():
         return best
     if settings.candidates_on_example_failure and not task_tests_only and not _fails_an_example(best.score, tests):
@@ -168,11 +174,13 @@ def pick_candidate(
         {"temperature": CANDIDATE_TEMPERATURE, "seed": index} for index in range(1, settings.candidates)
     ]
     size = wave_size(ctx)
+    sampled: list[str] = []
     for start in range(0, len(overrides), size):
         wave = overrides[start : start + size]
         best = replace(best, tried=start + len(wave) + 1)
         done = False
         for index, other in enumerate(sample(wave), start=start + 1):
+            sampled.append(other or "")
             if not other or (done and not agree):
                 continue
             if other in checked:  # the same code again: no new run, but one more vote for it
@@ -184,11 +192,12 @@ def pick_candidate(
             drawn.append((index, other, report))
             score = rank(report, tests)
             if score > best.score:
-                best = Pick(other, index, best.tried, score)
+                best = Pick(other, index, best.tried, score, passed=bool(report.get("passed")))
             done = done or report["passed"]
         if done:
             break
-    return by_agreement(drawn, tests, tried=best.tried) if agree else best
+    best = by_agreement(drawn, tests, tried=best.tried) if agree else best
+    return replace(best, others=tuple(c for c in dict.fromkeys([*sampled, code]) if c and c != best.code))
 
 
 def has_task_tests(tests: str) -> bool:
@@ -214,13 +223,13 @@ def by_agreement(drawn: Sequence[tuple[int, str, ValidationReport]], tests: str,
         groups.setdefault(frozenset(f["test"] for f in report["failures"]), []).append(entry)
     if not groups:
         index, code, report = drawn[0]
-        return Pick(code, index, tried, rank(report, tests))
+        return Pick(code, index, tried, rank(report, tests), passed=bool(report.get("passed")))
     members = max(
         groups.values(),
         key=lambda group: (len(group) * group[0][2]["passed_count"], -min(i for i, _, _ in group)),
     )
     index, code, report = min(members, key=lambda entry: entry[0])
-    return Pick(code, index, tried, rank(report, tests))
+    return Pick(code, index, tried, rank(report, tests), passed=bool(report.get("passed")))
 
 
 def wave_size(ctx: CallContext) -> int:

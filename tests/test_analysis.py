@@ -327,3 +327,21 @@ def test_every_parse_of_the_project_goes_through_the_one_parser():
         and "ast.parse(" in path.read_text(encoding="utf-8")
     ]
     assert len(files) > 50 and found == []
+
+
+def test_probes_are_the_tests_literal_calls_then_their_neighbours_in_turn():
+    from analysis.probes import argument_lists, probes
+
+    tests = (
+        "from solution import f\n\n\ndef test_task_example_1():\n    assert f(4) is False\n\n\n"
+        "def test_more():\n    assert f([1, -2], 'ab')\n    assert f(x) == 1\n    assert f(4) is False\n"
+    )
+    assert argument_lists(tests, "f") == [(4,), ([1, -2], "ab")]  # f(x) is not a literal call; no repeats
+    assert argument_lists(tests, "f", within="test_task_example_") == [(4,)]
+    found = probes(tests, "f")
+    assert found[:2] == [(4,), ([1, -2], "ab")]
+    assert found[2:4] == [(5,), ([-2, 1], "ab")]  # each call's first step, then each call's second
+    seen = [repr(args) for args in found]
+    assert {repr(a) for a in [(3,), (-4,), ([2, -2], "ab"), ([-1, 2], "ab"), ([1, -2], "ba")]} <= set(seen)
+    assert len(seen) == len(set(seen)) and len(probes(tests, "f", limit=3)) == 3
+    assert probes("def broken(:\n", "f") == [] and probes(tests, "g") == []

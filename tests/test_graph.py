@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import sqlite3
 import threading
@@ -468,7 +469,7 @@ def test_candidates_waiting_for_an_example_still_come_when_one_fails(tmp_path):
 
 def _candidate_models(together: int | None) -> FakeBatchingModels:
     """Greedy code failing the task's example; sampled candidates by seed, the second one right."""
-    wrong = {seed: fenced(BAD_CODE.replace("a - b", f"a - b + {seed}")) for seed in range(1, 6)}
+    wrong = {seed: fenced(BAD_CODE.replace("a - b", f"a * b + {seed}")) for seed in range(1, 6)}  # fail add(2, 2)
     return FakeBatchingModels(
         {**wrong, 2: fenced(GOOD_CODE)},
         together=together,
@@ -499,6 +500,31 @@ def test_candidates_come_in_waves_and_stop_after_the_wave_holding_one_that_passe
     assert result["passed"] is True and "a + b" in result["code"]
     assert sorted(k["seed"] for k in models.for_role("generator").received_kwargs[1:]) == seeds
     assert f"candidate 3 of {tried} tried" in result["node_timings"][0]["summary"]
+
+
+RIVAL_CODE = GOOD_CODE.replace("return a + b", "return a + b if a < 3 else a * b")  # add(2, 2) == 4 too
+
+
+@pytest.mark.parametrize("contest_passes", [True, False])
+def test_a_sampled_pass_that_a_rival_parts_from_is_contested_not_passed(tmp_path, contest_passes):
+    # The greedy code fails the example; sample 2 passes everything; sample 4 answers the
+    # example alike (and passes the model's tests too) but parts from it at add(3, 3).
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = _candidate_models(together=5)
+    models.for_role("generator").by_seed[4] = fenced(RIVAL_CODE)
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5, contest_passes=contest_passes)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert "a + b" in result["code"] and "a * b" not in result["code"] and result["validation"]["passed"] is True
+    if not contest_passes:
+        assert result["passed"] is True and result["contested"] == []
+        return
+    assert result["passed"] is False
+    [rival] = result["contested"]
+    a, b = ast.literal_eval(rival["call"].removeprefix("add"))
+    assert a >= 3 and rival["outcomes"] == f"chosen returned {a + b}, rival returned {a * b}"
+    assert rival["rival"].strip() == RIVAL_CODE.strip() and 0 < rival["probes_parted"] < rival["probes"]
+    assert "contested by 1 rival(s)" in result["node_timings"][0]["summary"]
 
 
 def test_a_model_that_does_not_batch_gets_its_candidates_one_at_a_time(tmp_path):

@@ -30,7 +30,7 @@ from tests.fakes import (
     scripted_settings,
 )
 
-ROLE_MODULES = ("context", "checks", "code", "tests", "fix", "review", "arbiter", "candidates")
+ROLE_MODULES = ("context", "checks", "code", "tests", "fix", "review", "arbiter", "candidates", "rivals")
 DEMO_CODE = GOOD_CODE + "\n\nprint(add(2, 3))\n"
 
 
@@ -201,3 +201,59 @@ class TestPrecedence:
         app = build_graph(_passing_models(), settings=base)
         result = app.invoke({"task": "Write add(a, b) that returns the sum."}, {"configurable": {"thread_id": "env"}})
         assert result["iterations"] == 2
+
+
+# -- rivals: a sampled pass probed against the other samples (roles.rivals) -----------
+
+EXAMPLE_TESTS = (
+    "from solution import add\n\n\n"
+    "def test_task_example_1():\n    assert add(2, 2) == 4\n\n\n"
+    "def test_small():\n    assert add(2, 3) == 5\n"
+)
+
+
+def _contest(code: str, others: list[str], tests: str = EXAMPLE_TESTS, entry_point: str | None = "add") -> list:
+    from roles.rivals import contest
+
+    ctx = CallContext(model=None, settings=Settings(test_timeout_s=60.0))  # type: ignore[arg-type]  # no model
+    return contest(ctx, code, others, tests=tests, entry_point=entry_point)
+
+
+def test_a_rival_that_answers_the_examples_alike_and_parts_elsewhere_contests_the_pass():
+    rival = GOOD_CODE.replace("return a + b", "return a + b if b < 3 else a * b")  # add(2, 3) == 6: fails a test
+    [found] = _contest(GOOD_CODE, [rival])
+    a, b = eval(found["call"].removeprefix("add"))  # noqa: S307  # a tuple literal written by the probe
+    assert b >= 3 and found["outcomes"] == f"chosen returned {a + b}, rival returned {a * b}"
+    assert found["rival"] == rival and 0 < found["probes_parted"] < found["probes"]
+
+
+def test_candidates_that_agree_everywhere_or_fail_an_example_are_no_rivals():
+    same = GOOD_CODE.replace("return a + b", "return b + a")
+    not_a_rival = BAD_CODE  # add(2, 2) == 0: the task's own example rules it out
+    broken = "def add(a, b):\n    return undefined_name\n"  # raises where the chosen returns: on the example too
+    assert _contest(GOOD_CODE, [same, not_a_rival, broken, GOOD_CODE, ""]) == []
+
+
+def test_a_raise_where_the_chosen_code_returns_is_a_parting():
+    rival = GOOD_CODE.replace("return a + b", "if a < 0:\n        raise ValueError(a)\n    return a + b")
+    [found] = _contest(GOOD_CODE, [rival])
+    assert found["outcomes"].endswith("rival raised 'ValueError'") and found["call"].startswith("add(-")
+
+
+def test_no_contest_without_examples_to_agree_on_or_a_function_to_call():
+    rival = GOOD_CODE.replace("return a + b", "return a * b")
+    own_tests_only = "from solution import add\n\n\ndef test_small():\n    assert add(2, 3) == 5\n"
+    assert _contest(GOOD_CODE, [rival], tests=own_tests_only) == []
+    two_functions = GOOD_CODE + "\n\ndef sub(a, b):\n    return a - b\n"
+    assert _contest(two_functions, [rival], entry_point=None) == []
+
+
+def test_a_rival_that_hangs_on_a_probe_gives_no_opinion():
+    from roles.rivals import contest
+
+    rival = GOOD_CODE.replace("return a + b", "while a > 100:\n        pass\n    return a + b")
+    ctx = CallContext(model=None, settings=Settings(test_timeout_s=3.0))  # type: ignore[arg-type]
+    tests = EXAMPLE_TESTS.replace("add(2, 3) == 5", "add(200, 3) == 203")
+    parting = GOOD_CODE.replace("return a + b", "return a * b if a == 3 else a + b")  # would contest: not run
+    assert contest(ctx, GOOD_CODE, [rival, parting], tests=tests, entry_point="add") == []
+    assert 2.5 <= ctx.usage.sandbox_seconds < 6.0  # one run, stopped at the limit; then no more
