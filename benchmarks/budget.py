@@ -57,7 +57,9 @@ def attempt_trail(result: dict[str, Any], judge_code: Callable[[str], bool]) -> 
                 "tokens": int(tokens),
                 "seconds": round(seconds, 2),
                 "passed": verdicts[best["code"]],
-                "self_passed": bool(best["validation"]["passed"]),
+                # A first attempt's pass that rivals contest is no claim (nodes.finalize).
+                "self_passed": bool(best["validation"]["passed"])
+                and not (best["iteration"] == 0 and result.get("contested")),
             }
         )
     return trail

@@ -50,6 +50,17 @@ def test_the_trail_says_what_each_stop_would_have_handed_back():
     assert judged == ["wrong", "right"]  # each code judged once
 
 
+def test_a_contested_first_attempt_is_no_claim_on_the_trail_and_a_later_pass_is():
+    rival = {"call": "f(1)", "outcomes": "", "rival": "", "probes_parted": 1, "probes": 2}
+    contested = {
+        "attempts": [_attempt(0, "first", True, 2), _attempt(1, "second", True, 3)],
+        "node_timings": RESULT["node_timings"][:6],
+        "contested": [rival],
+    }
+    trail = attempt_trail(contested, lambda code: True)
+    assert [(p["iteration"], p["self_passed"]) for p in trail] == [(0, False), (1, True)]
+
+
 def test_a_budget_replays_to_the_first_stop_at_or_over_it():
     loop = {"passed": True, "self_tests_passed": True, "tokens": 1060, "seconds": 26.1}
     loop["trail"] = attempt_trail(RESULT, lambda code: code == "right")
