@@ -132,13 +132,14 @@ class Settings:
         token_budget: Output tokens a run may spend (0: no limit). No new attempt starts
             once the run's model calls have written this many tokens; the attempt in
             progress finishes, so a run can pass the budget by up to one attempt. The
-            best attempt so far is handed back, as when the iterations run out. 700 by
-            default: replayed over both development-split runs of the batched defaults
-            (``bench budget``), the largest budget whose loop stays within 5x the single
-            call's wall time in both (4.84x and 4.93x; every budget from 400 to 1500 kept
-            every solve: on HumanEval the refinements after a first attempt that spent
-            more than 700 tokens solved nothing). It was 1500 before candidates were
-            decoded together, 1250 with three candidates.
+            best attempt so far is handed back, as when the iterations run out. 1500 by
+            default. On HumanEval (tasks with examples) it changes no solve: replayed over
+            both development-split runs of the batched defaults (``bench budget``), every
+            budget from 400 to 1500 kept every solve, and 700 would keep the loop within 5x
+            the single call's wall time. It stays at 1500 because no run measured it on
+            tasks in plain words, where a task states no example and the refinements (and
+            the arbiter) are what fixes a first attempt: at 700 the real-model test's plain
+            task spent its budget on the first attempt's candidates and was not refined.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -160,7 +161,7 @@ class Settings:
     contest_passes: bool = field(default_factory=lambda: _env("contest_passes", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
-    token_budget: int = field(default_factory=lambda: _env("token_budget", 700))
+    token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
