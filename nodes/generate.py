@@ -69,7 +69,7 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
         code = pick.code
     contested = []
     if code and pick and pick.index > 0 and settings.contest_passes:
-        contested = contest(ctx, code, pick.others, tests=tests, entry_point=entry_point)
+        contested = contest(ctx, code, pick.codes, tests=tests, entry_point=entry_point)
     picked = f", candidate {pick.index + 1} of {pick.tried} tried" if pick else ""
     picked += f", contested by {len(contested)} rival(s)" if contested else ""
     summary = (

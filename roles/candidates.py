@@ -57,16 +57,15 @@ CANDIDATE_TEMPERATURE = 0.7
 class Pick:
     """The chosen code, which candidate it was (0: the greedy one), and how many were tried.
 
-    ``passed``: the chosen code passed every test; ``others``: every other code sampled
-    (checked or not), in the order drawn, for :func:`roles.rivals.contest`.
+    ``codes``: every code drawn (checked or not), the samples in order and the greedy one
+    last, for :func:`roles.rivals.contest`.
     """
 
     code: str
     index: int
     tried: int
     score: tuple[int, int, int]
-    passed: bool = False
-    others: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
 
 
 def rank(report: ValidationReport, tests: str) -> tuple[int, int, int]:
@@ -162,7 +161,7 @@ def pick_candidate(
     settings, usage = ctx.settings, ctx.usage
     report, _ = check_attempt(code, tests, settings)
     usage.sandbox_seconds += report["duration_s"]
-    best = Pick(code=code, index=0, tried=1, score=rank(report, tests), passed=bool(report.get("passed")))
+    best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
     if report["passed"] or not tests.strip():
         return best
     if settings.candidates_on_example_failure and not task_tests_only and not _fails_an_example(best.score, tests):
@@ -192,12 +191,12 @@ def pick_candidate(
             drawn.append((index, other, report))
             score = rank(report, tests)
             if score > best.score:
-                best = Pick(other, index, best.tried, score, passed=bool(report.get("passed")))
+                best = Pick(other, index, best.tried, score)
             done = done or report["passed"]
         if done:
             break
     best = by_agreement(drawn, tests, tried=best.tried) if agree else best
-    return replace(best, others=tuple(c for c in dict.fromkeys([*sampled, code]) if c and c != best.code))
+    return replace(best, codes=(*sampled, code))
 
 
 def has_task_tests(tests: str) -> bool:
@@ -223,13 +222,13 @@ def by_agreement(drawn: Sequence[tuple[int, str, ValidationReport]], tests: str,
         groups.setdefault(frozenset(f["test"] for f in report["failures"]), []).append(entry)
     if not groups:
         index, code, report = drawn[0]
-        return Pick(code, index, tried, rank(report, tests), passed=bool(report.get("passed")))
+        return Pick(code, index, tried, rank(report, tests))
     members = max(
         groups.values(),
         key=lambda group: (len(group) * group[0][2]["passed_count"], -min(i for i, _, _ in group)),
     )
     index, code, report = min(members, key=lambda entry: entry[0])
-    return Pick(code, index, tried, rank(report, tests), passed=bool(report.get("passed")))
+    return Pick(code, index, tried, rank(report, tests))
 
 
 def wave_size(ctx: CallContext) -> int:

@@ -84,6 +84,8 @@ def contest(
 ) -> list[Disagreement]:
     """Where rivals among ``others`` part from ``code`` on the probes: one entry per rival that does.
 
+    ``others`` may hold ``code`` itself, repeats and empty replies: each distinct other code counts once.
+
     A candidate is a rival when it returns what ``code`` returns on every call the task's
     examples make; without examples to agree on, or when a probe run does not finish
     (an import error), a candidate gives no opinion; after a probe run times out
@@ -115,7 +117,7 @@ def contest(
         index = min(parted)
         found.append(
             {
-                "call": f"{name}{calls[index]!r}" if len(calls[index]) != 1 else f"{name}({calls[index][0]!r})",
+                "call": f"{name}({', '.join(map(repr, calls[index]))})",
                 "outcomes": parted[index].splitlines()[0].removeprefix("AssertionError: ")[:300],
                 "rival": rival,
                 "probes_parted": len(parted),
