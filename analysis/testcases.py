@@ -22,6 +22,7 @@ __all__ = [
     "Claim",
     "claim_of",
     "examples_as_tests",
+    "has_examples",
     "observed_value",
     "remove_tests",
     "tidy_tests",
@@ -344,6 +345,11 @@ def _is_literal_call(source: str) -> bool:
         return False
     arguments = [*getattr(call, "args", []), *(k.value for k in getattr(call, "keywords", []))]
     return isinstance(call, ast.Call) and all(_literal(ast.unparse(a))[0] for a in arguments)
+
+
+def has_examples(tests: str) -> bool:
+    """Whether ``tests`` hold one of the task's own examples (see :func:`examples_as_tests`)."""
+    return f"def {EXAMPLE_PREFIX}" in tests
 
 
 def examples_as_tests(task: str, names: list[str]) -> str:

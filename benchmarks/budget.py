@@ -12,7 +12,13 @@ budget, or the whole run when it never gets there. The replayed figures are what
 run-to-run differences; seconds of a cut run are the nodes' own (the whole run's are
 wall time, which adds the graph's overhead, about 0.1%).
 
-    starcoder-agents bench budget RUN.json [RUN2.json+RUN3.json] [--budgets 0,1000,1500]
+A run's budget depends on the task's form (``Settings.token_budget_with_examples`` where
+the task's own examples are among its tests, ``Settings.token_budget`` where it states
+none): ``--budgets`` replays each budget on every task, unless ``--plain-budget`` gives
+tasks without examples a budget of their own. A loop outcome says which form its task
+had (``examples``); one saved before it did is read from its dataset's task.
+
+    starcoder-agents bench budget RUN.json [RUN2.json+RUN3.json] [--budgets 0,1000,1500] [--plain-budget 1500]
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from analysis.testcases import examples_as_tests, has_examples
 from benchmarks.compare import CompareError, load_run
+from benchmarks.datasets import load_problems
 from roles.candidates import best_attempt
 
-__all__ = ["attempt_trail", "build_parser", "main", "render", "replay", "replay_run"]
+__all__ = ["attempt_trail", "build_parser", "main", "render", "replay", "replay_run", "states_examples"]
 
 DEFAULT_BUDGETS = (0, 600, 800, 1000, 1250, 1500, 2000, 2500)
 
@@ -84,8 +92,24 @@ def replay(loop: dict[str, Any], budget: int) -> dict[str, Any]:
     return whole
 
 
-def replay_run(spec: str, budgets: tuple[int, ...] = DEFAULT_BUDGETS) -> dict[str, Any]:
-    """Every budget over one run (``a.json+b.json`` joins runs): pass@1, false passes, cost."""
+def states_examples(task_ids: list[str]) -> dict[str, bool]:
+    """Whether each task (of HumanEval or the plain-language set) states examples the loop turns into tests."""
+    found = {}
+    for dataset in {"plain" if task_id.startswith("Plain/") else "humaneval" for task_id in task_ids}:
+        for problem in load_problems(dataset=dataset):
+            names = [problem["entry_point"]]
+            found[problem["task_id"]] = has_examples(examples_as_tests(problem["prompt"], names))
+    return {task_id: found[task_id] for task_id in task_ids}
+
+
+def replay_run(
+    spec: str, budgets: tuple[int, ...] = DEFAULT_BUDGETS, plain_budget: int | None = None
+) -> dict[str, Any]:
+    """Every budget over one run (``a.json+b.json`` joins runs): pass@1, false passes, cost.
+
+    ``plain_budget``: the budget of tasks that state no example, where each of ``budgets``
+    is that of tasks that do (None: each budget for every task).
+    """
     problems = load_run(spec)
     loops = {task_id: rows["loop"] for task_id, rows in problems.items() if "loop" in rows}
     if not loops:
@@ -97,9 +121,13 @@ def replay_run(spec: str, budgets: tuple[int, ...] = DEFAULT_BUDGETS) -> dict[st
     single = [problems[t]["single_shot"] for t in loops if "single_shot" in problems[t]]
     single_s = sum(s["seconds"] for s in single) / n if len(single) == n else None
     single_tokens = sum(s["tokens"] for s in single) / n if len(single) == n else None
+    unknown = [task_id for task_id, loop in loops.items() if "examples" not in loop]
+    examples = {**states_examples(unknown), **{t: loop["examples"] for t, loop in loops.items() if t not in unknown}}
     rows = []
     for budget in budgets:
-        ends = [replay(loop, budget) for loop in loops.values()]
+        ends = [
+            replay(loop, budget if examples[t] or plain_budget is None else plain_budget) for t, loop in loops.items()
+        ]
         passed = sum(e["passed"] for e in ends)
         tokens = sum(e["tokens"] for e in ends) / n
         seconds = sum(e["seconds"] for e in ends) / n
@@ -119,6 +147,8 @@ def replay_run(spec: str, budgets: tuple[int, ...] = DEFAULT_BUDGETS) -> dict[st
     return {
         "run": spec,
         "problems": n,
+        "without_examples": sum(not e for e in examples.values()),
+        "plain_budget": plain_budget,
         "single_shot_passed": sum(s["passed"] for s in single) if len(single) == n else None,
         "rows": rows,
     }
@@ -134,6 +164,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="output-token budgets to replay, comma-separated (0: none; default "
         f"{','.join(map(str, DEFAULT_BUDGETS))})",
     )
+    parser.add_argument(
+        "--plain-budget",
+        type=int,
+        default=None,
+        help="the budget of tasks that state no example of their own, where --budgets are those of tasks that "
+        "do (default: each budget for every task)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -141,8 +178,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def render(report: dict[str, Any]) -> str:
     """The report as a table, one row per budget."""
     single = report["single_shot_passed"]
+    plain = report.get("plain_budget")
     lines = [
         f"{report['run']}: {report['problems']} problems" + (f", single_shot {single}" if single is not None else ""),
+        f"{report.get('without_examples', 0)} state no example"
+        + (f"; their budget is {plain or 'none'}, the rows' that of the others" if plain is not None else ""),
         f"{'budget':>7} {'pass@1':>12} {'false':>6} {'cut':>4} {'tokens':>8} {'s':>7} {'x tokens':>9} {'x s':>6}",
     ]
     for row in report["rows"]:
@@ -156,7 +196,7 @@ def render(report: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args()
-    reports = [replay_run(spec, args.budgets) for spec in args.runs]
+    reports = [replay_run(spec, args.budgets, args.plain_budget) for spec in args.runs]
     sys.stdout.write(json.dumps(reports, indent=2) + "\n" if args.json else "\n".join(map(render, reports)))
     return 0
 

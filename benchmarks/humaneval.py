@@ -47,6 +47,7 @@ from benchmarks.datasets import DATASETS, SPLITS, load_problems, problem_index
 from graph import Settings, build_graph
 from graph.config import data_home
 from graph.runtime import run_task
+from roles.candidates import has_task_tests
 from roles.code import task_form
 from roles.context import ModelProvider
 from sandbox import SandboxLimits, run_tests
@@ -58,6 +59,7 @@ __all__ = [
     "BenchError",
     "Plan",
     "ResumeError",
+    "saved_settings",
     "judge",
     "load_problems",
     "load_saved",
@@ -77,6 +79,15 @@ ADDED_LATER: dict[str, object] = {
     "contest_passes": False,
 }
 """Settings added after some runs were saved, at the value that did what those runs did."""
+
+
+def saved_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """A saved run's settings, with those added since it was saved at the value it ran with."""
+    settings = {**ADDED_LATER, **run["settings"]}
+    # Saved before the budget depended on the task's examples: one budget for every task.
+    settings.setdefault("token_budget_with_examples", settings["token_budget"])
+    return settings
+
 
 ROWS = ("single_shot", "first_step", "best_of_k", "loop")
 DEFAULT_K_FROM = Path(__file__).resolve().parents[1] / "docs" / "results" / "humaneval-heldout-candidate-batch5.json"
@@ -156,8 +167,12 @@ def _loop(app: Any, problem: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         seconds=seconds,
         calls=sum(t["model_calls"] for t in timings),
     )
+    first = next(iter(result.get("attempts", [])), None)
     extra = {
         "self_tests_passed": bool(result.get("passed")),
+        # The task's own examples (or given tests) were among the first attempt's tests: its token budget
+        # was Settings.token_budget_with_examples (nodes.generate).
+        "examples": has_task_tests(first["tests"]) if first else False,
         # Tests passed but rival samples part from the code (roles.rivals): "passed" withheld.
         "contested": len(result.get("contested", [])),
         "iterations": int(result.get("iterations", 0)),
@@ -467,7 +482,14 @@ def build_parser(
         "--token-budget",
         type=int,
         default=defaults.token_budget,
-        help="output tokens a loop run may spend before no new attempt starts (a lever; 0: no limit)",
+        help="output tokens a loop run may spend before no new attempt starts, on a task that states no "
+        "example (a lever; 0: no limit)",
+    )
+    parser.add_argument(
+        "--token-budget-with-examples",
+        type=int,
+        default=defaults.token_budget_with_examples,
+        help="the same budget for a task whose own examples are among its tests (a lever; 0: no limit)",
     )
     parser.add_argument(
         "--tests-with-code",
@@ -562,6 +584,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "stop_on_task_tests": args.stop_on_task_tests,
         "lean_tests": args.lean_tests,
         "token_budget": args.token_budget,
+        "token_budget_with_examples": args.token_budget_with_examples,
         "examples_first": args.examples_first,
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
@@ -573,7 +596,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         path = Path(args.resume)
         saved, done = load_saved(path)
         options = saved["options"]
-        levers = {**levers, **ADDED_LATER, **saved["settings"]}
+        levers = {**levers, **saved_settings(saved)}
         wall_before_s = float(saved.get("wall_s", 0.0))
         out, stem = path.parent, path.stem
     else:

@@ -33,7 +33,7 @@ from typing import Any
 
 from benchmarks.compare import CompareError
 from benchmarks.datasets import problem_index
-from benchmarks.humaneval import ADDED_LATER, SCHEMA, summarize
+from benchmarks.humaneval import SCHEMA, saved_settings, summarize
 
 __all__ = ["build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge"]
 
@@ -98,7 +98,7 @@ def merge(
     for key in ("model", "dataset", "split"):
         if base.get(key) != rerun.get(key):
             raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
-    was, now = ({**ADDED_LATER, **run["settings"]} for run in (base, rerun))
+    was, now = (saved_settings(run) for run in (base, rerun))
     differ = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
     if int(was["candidate_batch"]) > 1 or int(now["candidate_batch"]) > 1:  # type: ignore[call-overload]
         raise CompareError(

@@ -124,22 +124,24 @@ class Settings:
             probe the other samples against it (:mod:`roles.rivals`): if one that answers
             every task example alike returns something else on a probe input, the run
             does not claim "passed" and says where they part (``contested``). It changes
-            no code, only the verdict; it costs a sandbox run per other sample.
+            no code, only the verdict; it costs one sandbox run.
         tester_sees_code: Show the tester the whole code rather than its interface (a
             lever for measurement; off, a bug cannot be copied into the tests).
         failure_details: Give the refiner the failing tests' names, assertions and
             tracebacks (off: only how many failed; a lever for measurement).
-        token_budget: Output tokens a run may spend (0: no limit). No new attempt starts
-            once the run's model calls have written this many tokens; the attempt in
-            progress finishes, so a run can pass the budget by up to one attempt. The
-            best attempt so far is handed back, as when the iterations run out. 1500 by
-            default. On HumanEval (tasks with examples) it changes no solve: replayed over
-            both development-split runs of the batched defaults (``bench budget``), every
-            budget from 400 to 1500 kept every solve, and 700 would keep the loop within 5x
-            the single call's wall time. It stays at 1500 because no run measured it on
-            tasks in plain words, where a task states no example and the refinements (and
-            the arbiter) are what fixes a first attempt: at 700 the real-model test's plain
-            task spent its budget on the first attempt's candidates and was not refined.
+        token_budget: Output tokens a run may spend (0: no limit) on a task that states no
+            example of its own. No new attempt starts once the run's model calls have
+            written this many tokens; the attempt in progress finishes, so a run can pass
+            the budget by up to one attempt. The best attempt so far is handed back, as when
+            the iterations run out. 1500: for a task in plain words the refinements (and
+            the arbiter) are what fixes a first attempt, and at 700 the real-model test's
+            plain task spent its budget on the first attempt's candidates, unrefined.
+        token_budget_with_examples: The same budget for a task whose own examples (a
+            docstring's ``>>>`` lines, ``f(1) == 2``) or given tests are among its tests.
+            700: they judge the first attempt's candidates, and replayed over both
+            development-split runs of the batched defaults (``bench budget``) every budget
+            from 400 to 1500 kept every solve, while 700 keeps the loop within 5x the single
+            call's wall time.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -162,6 +164,7 @@ class Settings:
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
+    token_budget_with_examples: int = field(default_factory=lambda: _env("token_budget_with_examples", 700))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
@@ -216,6 +219,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
     "token_budget": RequestField(int, "Output tokens a run may spend before refining stops (0: none).", 0, 100000),
+    "token_budget_with_examples": RequestField(
+        int, "The token budget for a task whose own examples are among its tests (0: none).", 0, 100000
+    ),
     "test_timeout_s": RequestField(float, "Wall-clock seconds for one sandboxed test run.", 1, 120),
 }
 """The settings a request may choose, with their bounds; the others are the deployment's."""

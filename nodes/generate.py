@@ -5,7 +5,8 @@ and with ``Settings.candidates`` above 1, more sampled code when the first fails
 tests (:func:`roles.candidates.pick_candidate`). With ``Settings.examples_first``, the
 candidates are drawn before the tester writes any test, and ranked by the tests the
 task itself gives (:func:`roles.tests.task_tests`), when it gives some. The task's budget and threshold are
-settled here, once per run: the task's own values, else the run's settings. With
+settled here, once per run: the task's own values, else the run's settings (the token
+budget by whether the task's own examples or given tests are among its tests). With
 ``Settings.tests_with_code``, a stub-shaped task's tests are written from its stub in
 the same batch as the first code (:func:`roles.context.ask_together`), not after it.
 When a sampled candidate replaced the first code, the other samples are probed as its
@@ -24,7 +25,7 @@ from langgraph.runtime import Runtime
 from graph.config import Settings
 from graph.state import AgentState, TaskInput, check_task_input
 from nodes.common import call_context, node_timing
-from roles.candidates import pick_candidate
+from roles.candidates import has_task_tests, pick_candidate
 from roles.code import code_ask, task_form, write_code, write_codes
 from roles.context import NO_CODE, Ask, ModelProvider, ask_together
 from roles.rivals import contest
@@ -82,7 +83,7 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
         # The task's own values first, then the run's settings (see graph.config).
         "max_iterations": task_input.get("max_iterations", ctx.settings.max_iterations),
         "min_score": task_input.get("min_score", ctx.settings.min_score),
-        "token_budget": ctx.settings.token_budget,
+        "token_budget": settings.token_budget_with_examples if has_task_tests(tests) else settings.token_budget,
         "model": ", ".join(sorted(ctx.usage.models)) or model.name,
         "iteration": 0,
         "code": code or "",

@@ -23,14 +23,17 @@ already tried, :func:`first_new` asks again with sampling until something new co
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from analysis.parsing import parse_python, same_program
-from analysis.testcases import EXAMPLE_PREFIX, GIVEN_TESTS_HEADER, test_function_name
+from analysis.testcases import EXAMPLE_PREFIX, GIVEN_TESTS_HEADER, has_examples, test_function_name
 from roles.checks import check_attempt
 from roles.context import CallContext, decodes_together
+from sandbox import SandboxLimits
 from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
 
 if TYPE_CHECKING:  # the graph package imports the nodes, which import this module
@@ -178,16 +181,16 @@ def pick_candidate(
         wave = overrides[start : start + size]
         best = replace(best, tried=start + len(wave) + 1)
         done = False
-        for index, other in enumerate(sample(wave), start=start + 1):
+        codes = sample(wave)
+        checked.update(_check_together([c for c in codes if c], tests, ctx, skip=checked))
+        for index, other in enumerate(codes, start=start + 1):
             sampled.append(other or "")
             if not other or (done and not agree):
                 continue
-            if other in checked:  # the same code again: no new run, but one more vote for it
+            if any(other == seen for _, seen, _ in drawn):  # the same code again: one more vote for it
                 drawn.append((index, other, checked[other]))
                 continue
-            report, _ = check_attempt(other, tests, settings)
-            usage.sandbox_seconds += report["duration_s"]
-            checked[other] = report
+            report = checked[other]
             drawn.append((index, other, report))
             score = rank(report, tests)
             if score > best.score:
@@ -199,9 +202,28 @@ def pick_candidate(
     return replace(best, codes=(*sampled, code))
 
 
+def _check_together(
+    codes: Sequence[str], tests: str, ctx: CallContext, *, skip: Collection[str]
+) -> dict[str, ValidationReport]:
+    """Each distinct code of ``codes`` not in ``skip``, checked against ``tests``: the runs side by side.
+
+    As many run at once as the sandbox lets one process run (``SandboxLimits.max_concurrent``),
+    so a wave of samples is checked in the time of a few runs; the run's sandbox time grows
+    by the wall time of the lot.
+    """
+    fresh = [code for code in dict.fromkeys(codes) if code not in skip]
+    if not fresh:
+        return {}
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(len(fresh), SandboxLimits().max_concurrent)) as pool:
+        reports = list(pool.map(lambda code: check_attempt(code, tests, ctx.settings)[0], fresh))
+    ctx.usage.sandbox_seconds += time.perf_counter() - started
+    return dict(zip(fresh, reports, strict=True))
+
+
 def has_task_tests(tests: str) -> bool:
     """Whether ``tests`` hold any test the task itself gives: an example, or a test given with it."""
-    return f"def {EXAMPLE_PREFIX}" in tests or GIVEN_TESTS_HEADER in tests
+    return has_examples(tests) or GIVEN_TESTS_HEADER in tests
 
 
 def by_agreement(drawn: Sequence[tuple[int, str, ValidationReport]], tests: str, *, tried: int) -> Pick:

@@ -15,7 +15,7 @@ rival returns something else, or raises where the chosen code returns, the pass 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from analysis.interface import public_names
@@ -27,39 +27,81 @@ from sandbox import SandboxLimits, run_tests
 if TYPE_CHECKING:
     from graph.state import Disagreement
 
-__all__ = ["MAX_RIVALS", "PROBE_TIMEOUT_S", "contest", "probe_run", "target_function"]
+__all__ = ["CALL_TIMEOUT_S", "MAX_RIVALS", "PROBE_TIMEOUT_S", "contest", "probe_run", "target_function"]
 
 MAX_RIVALS = 5
-PROBE_TIMEOUT_S = 5.0
-"""Wall-clock limit of one rival's probe run: a step away from the tests' inputs can be far
-costlier (prime_fib(-4) never ends), and a probe run that times out gives no opinion."""
+PROBE_TIMEOUT_S = 10.0
+"""Wall-clock limit of the one probe run (every rival, every probe): a run that times out gives no opinion."""
+CALL_TIMEOUT_S = 0.5
+"""Limit of one probe call: a step away from the tests' inputs can be far costlier (prime_fib(-4)
+never ends), and a call that does not end in time gives no opinion on that probe."""
 
-# Appended to the chosen code: the rival runs beside it, in the code's own process.
-_RIVAL_APPENDIX = """
+# Appended to the chosen code: the rivals run beside it, in the code's own process, and each
+# call there is bounded; a rival that does not load (or lacks the function) gives no opinion.
+_RIVALS_APPENDIX = """
 
-_rival_under_probe = {{"__name__": "rival"}}
-exec(compile({source!r}, "rival.py", "exec"), _rival_under_probe)
-
-
-def rival_under_probe(*args):
-    return _rival_under_probe[{name!r}](*args)
-"""
-
-# The judging side sees only plain data coming back from both (sandbox/inside/remote.py).
-_PROBE_HELPERS = """import solution as _code
+import signal as _probe_signal
 
 
-def _outcome(function, args):
+class _ProbeTimedOut(BaseException):
+    pass
+
+
+def _probe_alarm(signum, frame):
+    raise _ProbeTimedOut
+
+
+def _probe_call(function, args):
+    if function is None:
+        return "no rival", None
+    previous = _probe_signal.signal(_probe_signal.SIGALRM, _probe_alarm)
+    _probe_signal.setitimer(_probe_signal.ITIMER_REAL, {call_timeout})
     try:
         return "returned", function(*args)
+    except _ProbeTimedOut:
+        return "timed out", None
     except Exception as exc:  # a raise is an outcome too: the other may return
         return "raised", type(exc).__name__
+    finally:
+        _probe_signal.setitimer(_probe_signal.ITIMER_REAL, 0)
+        _probe_signal.signal(_probe_signal.SIGALRM, previous)
 
 
-def _probe(args):
-    ours, theirs = _outcome(_code.{name}, args), _outcome(_code.rival_under_probe, args)
+def _load_rival(source):
+    space = {{"__name__": "rival"}}
+    try:
+        exec(compile(source, "rival.py", "exec"), space)
+    except BaseException:
+        return None
+    return space.get({name!r})
+
+
+_rivals_under_probe = [_load_rival(source) for source in {sources!r}]
+
+
+def chosen_under_probe(*args):
+    return _probe_call({name}, args)
+
+
+def rival_under_probe(which, *args):
+    return _probe_call(_rivals_under_probe[which], args)
+"""
+
+# The judging side sees only plain data coming back (sandbox/inside/remote.py); the chosen
+# code is called once per probe.
+_PROBE_HELPERS = """import solution as _code
+
+_chosen = {}
+
+
+def _probe(index, rival, args, example):
+    if index not in _chosen:
+        _chosen[index] = _code.chosen_under_probe(*args)
+    ours, theirs = _chosen[index], _code.rival_under_probe(rival, *args)
+    if "no rival" in (ours[0], theirs[0]) or ("timed out" in (ours[0], theirs[0]) and not example):
+        return  # no opinion here; on an example a rival must be seen to agree
     assert ours == theirs or repr(ours) == repr(theirs), (
-        f"chosen {{ours[0]}} {{ours[1]!r}}, rival {{theirs[0]}} {{theirs[1]!r}}"
+        f"chosen {ours[0]} {ours[1]!r}, rival {theirs[0]} {theirs[1]!r}"
     )
 """
 
@@ -72,11 +114,22 @@ def target_function(code: str, entry_point: str | None) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def probe_run(code: str, rival: str, name: str, calls: Sequence[tuple[Any, ...]]) -> tuple[str, str]:
-    """The code and tests of one probe run: ``code`` with the rival beside it, one test_probe_<i> per call."""
-    tests = [_PROBE_HELPERS.format(name=name)]
-    tests += [f"def test_probe_{index}():\n    _probe({args!r})\n" for index, args in enumerate(calls)]
-    return code.rstrip() + "\n" + _RIVAL_APPENDIX.format(source=rival, name=name), "\n\n".join(tests)
+def probe_run(
+    code: str, rivals: Sequence[str], name: str, calls: Sequence[tuple[Any, ...]], examples: Collection[int] = ()
+) -> tuple[str, str]:
+    """The code and tests of the probe run: ``code`` with ``rivals`` beside it, one test_probe_<call>_<rival> each.
+
+    ``examples``: the indexes of the calls the task's examples make, where a rival that
+    does not answer in time counts as parting (it is not seen to agree).
+    """
+    appendix = _RIVALS_APPENDIX.format(sources=list(rivals), name=name, call_timeout=CALL_TIMEOUT_S)
+    tests = [_PROBE_HELPERS]
+    tests += [
+        f"def test_probe_{index}_{which}():\n    _probe({index}, {which}, {args!r}, {index in examples})\n"
+        for index, args in enumerate(calls)
+        for which in range(len(rivals))
+    ]
+    return code.rstrip() + "\n" + appendix, "\n\n".join(tests)
 
 
 def contest(
@@ -87,40 +140,43 @@ def contest(
     ``others`` may hold ``code`` itself, repeats and empty replies: each distinct other code counts once.
 
     A candidate is a rival when it returns what ``code`` returns on every call the task's
-    examples make; without examples to agree on, or when a probe run does not finish
-    (an import error), a candidate gives no opinion; after a probe run times out
-    (:data:`PROBE_TIMEOUT_S`), no more are run. At most :data:`MAX_RIVALS` candidates are
-    probed, in the order drawn.
+    examples make; without examples to agree on, a candidate gives no opinion. At most
+    :data:`MAX_RIVALS` candidates are probed, in the order drawn, all in one sandbox run:
+    a probe call that does not end within :data:`CALL_TIMEOUT_S` gives no opinion on that
+    probe; a run that does not finish (the chosen code does not import, or the whole run
+    passes :data:`PROBE_TIMEOUT_S`) gives none at all.
     """
     name = target_function(code, entry_point)
     if not name:
         return []
     examples = argument_lists(tests, name, within=EXAMPLE_PREFIX)
     calls = probes(tests, name)
-    if not examples or not calls:
+    rivals = list(dict.fromkeys(o for o in others if o and o != code))[:MAX_RIVALS]
+    if not examples or not calls or not rivals:
         return []
     example_probes = {index for index, args in enumerate(calls) if args in examples}
     if len(example_probes) < len(examples):  # an example call that does not round-trip: no basis to agree on
         return []
     limits = SandboxLimits(wall_timeout_s=min(PROBE_TIMEOUT_S, ctx.settings.test_timeout_s))
+    report = run_tests(*probe_run(code, rivals, name, calls, example_probes), limits=limits)
+    ctx.usage.sandbox_seconds += report["duration_s"]
+    if report["timed_out"] or report["passed_count"] + report["failed_count"] != len(calls) * len(rivals):
+        return []
+    parted: dict[int, dict[int, str]] = {}  # rival -> probe -> how they part
+    for failure in report["failures"]:
+        index, which = map(int, test_function_name(failure["test"]).rsplit("_", 2)[1:])
+        parted.setdefault(which, {})[index] = failure["message"]
     found: list[Disagreement] = []
-    for rival in list(dict.fromkeys(o for o in others if o and o != code))[:MAX_RIVALS]:
-        report = run_tests(*probe_run(code, rival, name, calls), limits=limits)
-        ctx.usage.sandbox_seconds += report["duration_s"]
-        if report["timed_out"]:  # most often the chosen code itself on a costly probe: so it would be again
-            break
-        if report["passed_count"] + report["failed_count"] != len(calls):
+    for which, partings in sorted(parted.items()):
+        if example_probes & partings.keys():  # not a rival: it fails one of the task's examples
             continue
-        parted = {int(test_function_name(f["test"]).rsplit("_", 1)[1]): f["message"] for f in report["failures"]}
-        if not parted or example_probes & parted.keys():  # the same answer, or not a rival: fails an example
-            continue
-        index = min(parted)
+        index = min(partings)
         found.append(
             {
                 "call": f"{name}({', '.join(map(repr, calls[index]))})",
-                "outcomes": parted[index].splitlines()[0].removeprefix("AssertionError: ")[:300],
-                "rival": rival,
-                "probes_parted": len(parted),
+                "outcomes": partings[index].splitlines()[0].removeprefix("AssertionError: ")[:300],
+                "rival": rivals[which],
+                "probes_parted": len(partings),
                 "probes": len(calls),
             }
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,21 @@ def test_a_budgeted_run_ends_where_the_replay_of_the_whole_run_says(tmp_path):
     cut = run(trail[0]["tokens"])
     assert len(cut["attempts"]) == 1 and sum(t["output_tokens"] for t in cut["node_timings"]) == trail[0]["tokens"]
     assert run(trail[0]["tokens"] + 1)["passed"] is True
+
+
+def test_tasks_without_examples_can_replay_a_budget_of_their_own(tmp_path):
+    path = Path(_run_file(tmp_path))
+    data = json.loads(path.read_text())
+    data["problems"][0]["loop"]["examples"] = False  # its task states no example
+    data["problems"][1]["loop"]["examples"] = True
+    path.write_text(json.dumps(data))
+    [row] = replay_run(str(path), (600,), plain_budget=0)["rows"]
+    assert (row["passed"], row["cut"]) == (2, 0)  # the plain task ran on with no budget
+    [row] = replay_run(str(path), (600,))["rows"]
+    assert (row["passed"], row["cut"]) == (1, 1)
+
+
+def test_a_task_s_form_is_read_from_its_dataset_when_the_run_did_not_save_it():
+    from benchmarks.budget import states_examples
+
+    assert states_examples(["HumanEval/0", "Plain/0"]) == {"HumanEval/0": True, "Plain/0": False}

@@ -141,7 +141,9 @@ def test_review_names_tests_judged_in_the_codes_process():
     assert "test_boxes" in report["recommendations"][0]
 
 
-def _fixable_run(tmp_path, **settings) -> tuple[FakeScriptedModels, dict]:
+def _fixable_run(
+    tmp_path, task: str = "Write add(a, b) that returns the sum.", **settings
+) -> tuple[FakeScriptedModels, dict]:
     """A run whose first code fails and whose refiner fixes it."""
     models = FakeScriptedModels(
         generator=[fenced(BAD_CODE)],
@@ -151,7 +153,17 @@ def _fixable_run(tmp_path, **settings) -> tuple[FakeScriptedModels, dict]:
         reviewer=[GOOD_REVIEW],
     )
     app = build_graph(models, settings=_settings(tmp_path, **settings), checkpointer=InMemorySaver())
-    return models, app.invoke({"task": "Write add(a, b) that returns the sum."}, _config())
+    return models, app.invoke({"task": task}, _config())
+
+
+def test_a_task_that_states_examples_runs_on_the_budget_for_such_tasks(tmp_path):
+    with_example = "Write add(a, b) that returns the sum.\n>>> add(2, 2)\n4\n"
+    _, result = _fixable_run(tmp_path, with_example, token_budget=100000, token_budget_with_examples=1)
+    assert result["iterations"] == 1 and "of 1 output tokens" in result["node_timings"][-1]["summary"]
+    _, result = _fixable_run(tmp_path, with_example, token_budget=1, token_budget_with_examples=100000)
+    assert result["passed"] is True and result["iterations"] == 2
+    _, result = _fixable_run(tmp_path, token_budget=100000, token_budget_with_examples=1)  # no example stated
+    assert result["passed"] is True and result["iterations"] == 2
 
 
 def test_a_token_budget_ends_the_run_after_the_attempt_that_spent_it(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 import prompts
+from analysis.probes import probes
 from graph import Settings, build_graph
 from graph.config import REQUEST_FIELDS, resolve_settings
 from roles.context import Ask, CallContext, ask_together, call_model, call_together, prompt_names
@@ -248,12 +249,31 @@ def test_no_contest_without_examples_to_agree_on_or_a_function_to_call():
     assert _contest(two_functions, [rival], entry_point=None) == []
 
 
-def test_a_rival_that_hangs_on_a_probe_gives_no_opinion():
-    from roles.rivals import contest
+def test_a_rival_that_hangs_on_a_probe_gives_no_opinion_there_and_the_others_still_count():
+    from roles.rivals import CALL_TIMEOUT_S, contest
 
     rival = GOOD_CODE.replace("return a + b", "while a > 100:\n        pass\n    return a + b")
-    ctx = CallContext(model=None, settings=Settings(test_timeout_s=3.0))  # type: ignore[arg-type]
+    ctx = CallContext(model=None, settings=Settings(test_timeout_s=30.0))  # type: ignore[arg-type]
     tests = EXAMPLE_TESTS.replace("add(2, 3) == 5", "add(200, 3) == 203")
-    parting = GOOD_CODE.replace("return a + b", "return a * b if a == 3 else a + b")  # would contest: not run
-    assert contest(ctx, GOOD_CODE, [rival, parting], tests=tests, entry_point="add") == []
-    assert 2.5 <= ctx.usage.sandbox_seconds < 6.0  # one run, stopped at the limit; then no more
+    parting = GOOD_CODE.replace("return a + b", "return a * b if a == 3 else a + b")
+    [found] = contest(ctx, GOOD_CODE, [rival, parting], tests=tests, entry_point="add")
+    assert found["rival"] == parting and found["call"] == "add(3, 2)"
+    hung = sum(1 for args in probes(tests, "add") if args[0] > 100)  # each call stopped at the limit
+    assert hung * CALL_TIMEOUT_S <= ctx.usage.sandbox_seconds < hung * CALL_TIMEOUT_S + 8.0
+
+
+def test_a_rival_that_hangs_on_an_example_is_no_rival():
+    from roles.rivals import contest
+
+    rival = GOOD_CODE.replace("return a + b", "while a == 2:\n        pass\n    return a * b")  # add(2, 2): hangs
+    ctx = CallContext(model=None, settings=Settings(test_timeout_s=30.0))  # type: ignore[arg-type]
+    assert contest(ctx, GOOD_CODE, [rival], tests=EXAMPLE_TESTS, entry_point="add") == []
+
+
+def test_one_probe_run_holds_every_rival():
+    from roles.rivals import probe_run
+
+    code, tests = probe_run(GOOD_CODE, ["r1", "r2"], "add", [(1, 2), (3, 4), (5, 6)], examples={0})
+    assert code.startswith(GOOD_CODE.rstrip()) and "['r1', 'r2']" in code
+    assert tests.count("def test_probe_") == 6 and "def test_probe_2_1():\n    _probe(2, 1, (5, 6), False)" in tests
+    assert "_probe(0, 0, (1, 2), True)" in tests
