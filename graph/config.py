@@ -138,10 +138,13 @@ class Settings:
             plain task spent its budget on the first attempt's candidates, unrefined.
         token_budget_with_examples: The same budget for a task whose own examples (a
             docstring's ``>>>`` lines, ``f(1) == 2``) or given tests are among its tests.
-            700: they judge the first attempt's candidates, and replayed over both
-            development-split runs of the batched defaults (``bench budget``) every budget
-            from 400 to 1500 kept every solve, while 700 keeps the loop within 5x the single
-            call's wall time.
+            600: they judge the first attempt's candidates. Replayed over both
+            development-split runs of the batched defaults (``bench budget
+            --plain-budget 1500``), every budget from 1 to 1500 kept every solve (no
+            refinement after the first attempt solved a problem there), and the cost
+            jumps between 600 and 700, where a first attempt of the usual size (code and
+            tests) goes on to be refined: 600 stops those and leaves a short first attempt
+            room to be refined.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
         results_dir: Folder for the JSON record of each finished run.
     """
@@ -164,7 +167,7 @@ class Settings:
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
     token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
-    token_budget_with_examples: int = field(default_factory=lambda: _env("token_budget_with_examples", 700))
+    token_budget_with_examples: int = field(default_factory=lambda: _env("token_budget_with_examples", 600))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 

@@ -157,8 +157,8 @@ def pick_candidate(
 
     With ``Settings.candidate_batch`` above 1 and a model that decodes calls together,
     the candidates are asked for in waves of that many at once
-    (:func:`roles.context.call_together`) and checked in order; after a wave, sampling
-    stops if one passed everything. One at a time, it stops at the first that does.
+    (:func:`roles.context.call_together`), checked side by side and ranked in order;
+    after a wave, sampling stops if one passed everything. One at a time, it stops at the first that does.
     Either way the same candidate wins for the same samples.
     """
     settings, usage = ctx.settings, ctx.usage

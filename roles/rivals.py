@@ -4,9 +4,9 @@ When the first code fails one of the task's examples and a sampled candidate pas
 everything, that pass rests on the examples and on the model's own tests, and a small
 model's tests often leave whole cases out. The other samples drawn for the same attempt
 are free evidence: each one that returns what the chosen code returns on every example
-call is a *rival*, an answer the task's own words cannot rule out. Chosen code and rival
-are called side by side in the sandbox, both in the code's own process (never in this
-one, nor in the process that judges), on probes: the calls the
+call is a *rival*, an answer the task's own words cannot rule out. Chosen code and rivals
+are called side by side in one sandbox run, all in the code's own process (never in this
+one, nor in the process that judges), each call bounded in time, on probes: the calls the
 tests make and inputs a step away from them (:func:`analysis.probes.probes`). Where a
 rival returns something else, or raises where the chosen code returns, the pass is
 *contested*: the tests cannot say which of the two is right, so the run does not claim
