@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from analysis.testcases import examples_as_tests, has_examples
+from analysis.testcases import examples_as_tests
 from benchmarks.compare import CompareError, load_run
 from benchmarks.datasets import load_problems
 from roles.candidates import best_attempt
@@ -98,7 +98,7 @@ def states_examples(task_ids: list[str]) -> dict[str, bool]:
     for dataset in {"plain" if task_id.startswith("Plain/") else "humaneval" for task_id in task_ids}:
         for problem in load_problems(dataset=dataset):
             names = [problem["entry_point"]]
-            found[problem["task_id"]] = has_examples(examples_as_tests(problem["prompt"], names))
+            found[problem["task_id"]] = bool(examples_as_tests(problem["prompt"], names))
     return {task_id: found[task_id] for task_id in task_ids}
 
 

@@ -125,9 +125,8 @@ def only_own_tests_fail(report: ValidationReport, tests: str, user_tests: str | 
     or was judged in the code's own process (weaker evidence), or when nothing fails.
     """
     given = _given_test_names(user_tests)
-    has_examples = f"def {EXAMPLE_PREFIX}" in tests
     ran = report["passed_count"] + report["failed_count"] + report["errored_count"]
-    if not (has_examples or given) or ran == 0 or report["timed_out"] or not report["failures"]:
+    if not (has_examples(tests) or given) or ran == 0 or report["timed_out"] or not report["failures"]:
         return False
 
     def the_tasks(name: str) -> bool:
