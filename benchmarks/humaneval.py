@@ -77,6 +77,7 @@ ADDED_LATER: dict[str, object] = {
     "tests_with_code": False,
     "agreement_ranking": False,
     "contest_passes": False,
+    "tests_with_candidates": False,
 }
 """Settings added after some runs were saved, at the value that did what those runs did."""
 
@@ -498,6 +499,13 @@ def build_parser(
         help="write a stub-shaped task's tests from its stub, beside the first code (a lever)",
     )
     parser.add_argument(
+        "--tests-with-candidates",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.tests_with_candidates,
+        help="write the tests in the same batch as the sampled candidates, when the first code fails "
+        "one of the task's examples (a lever)",
+    )
+    parser.add_argument(
         "--contest-passes",
         action=argparse.BooleanOptionalAction,
         default=defaults.contest_passes,
@@ -589,6 +597,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "resample_repeats": args.resample_repeats,
         "tester_sees_code": args.tester_sees_code,
         "tests_with_code": args.tests_with_code,
+        "tests_with_candidates": args.tests_with_candidates,
         "contest_passes": args.contest_passes,
         "failure_details": not args.no_failure_details,
     }

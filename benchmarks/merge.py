@@ -14,6 +14,12 @@ it costs a fraction of a whole run.
     starcoder-agents bench humaneval --split S --ids ... --rows loop --candidates 6 --token-budget 0
     starcoder-agents bench merge BASE.json RERUN.json --out MERGED.json
 
+A lever that acts only once the first code fails one of the task's examples
+(``Settings.tests_with_candidates``, :data:`SAMPLING_LEVERS`) merges the same way: a
+problem whose first attempt drew no candidate, or whose task states no example, runs as
+before with it, so only the problems with examples that drew one are run again
+(``--sampled`` lists them), in batches or not.
+
 The merge refuses what would not be exact: settings that differ in more than
 ``candidates`` (or fewer candidates in the re-run), a different model, dataset or
 split, a base problem that drew every candidate but was not run again, and a run that
@@ -35,7 +41,17 @@ from benchmarks.compare import CompareError
 from benchmarks.datasets import problem_index
 from benchmarks.humaneval import SCHEMA, saved_settings, summarize
 
-__all__ = ["build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge"]
+__all__ = ["SAMPLING_LEVERS", "build_parser", "drew_every_candidate", "exhausted_ids", "main", "merge", "sampled_ids"]
+
+SAMPLING_LEVERS = frozenset({"tests_with_candidates"})
+"""Settings that change a run only where its first code failed one of the task's examples and drew candidates."""
+
+
+def _generate_calls(loop: dict[str, Any]) -> float:
+    calls = loop.get("nodes", {}).get("generate", {}).get("model_calls")
+    if calls is None:
+        raise KeyError("a loop outcome without its per-node calls")
+    return float(calls)
 
 
 def drew_every_candidate(loop: dict[str, Any], candidates: int) -> bool:
@@ -46,10 +62,7 @@ def drew_every_candidate(loop: dict[str, Any], candidates: int) -> bool:
     again (one that echoed the stub) adds a call: such a problem counts as drawing every
     candidate and is run again, which costs time but never makes the merge inexact.
     """
-    calls = loop.get("nodes", {}).get("generate", {}).get("model_calls")
-    if calls is None:
-        raise KeyError("a loop outcome without its per-node calls")
-    return candidates > 1 and calls >= candidates + 1
+    return candidates > 1 and _generate_calls(loop) >= candidates + 1
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -85,6 +98,22 @@ def exhausted_ids(base: dict[str, Any]) -> list[str]:
         raise CompareError(f"the base run has loop outcomes without per-node calls: {exc!r}") from exc
 
 
+def sampled_ids(base: dict[str, Any]) -> list[str]:
+    """The base run's problems that state examples and whose first attempt drew a candidate.
+
+    It drew one when the generate node made more than the code's and the tests' calls; a
+    reply asked for again (one that echoed the stub) adds a call too, and such a problem
+    is run again. A run saved before outcomes recorded the task's form counts every task
+    as stating examples.
+    """
+    try:
+        return [
+            p["task_id"] for p in base["problems"] if _generate_calls(p["loop"]) > 2 and p["loop"].get("examples", True)
+        ]
+    except KeyError as exc:
+        raise CompareError(f"the base run has loop outcomes without per-node calls: {exc!r}") from exc
+
+
 def merge(
     base: dict[str, Any], rerun: dict[str, Any], base_name: str, rerun_name: str, upto: int | None = None
 ) -> dict[str, Any]:
@@ -100,21 +129,18 @@ def merge(
             raise CompareError(f"the runs differ in {key}: {base.get(key)!r} and {rerun.get(key)!r}")
     was, now = (saved_settings(run) for run in (base, rerun))
     differ = sorted(k for k in {*was, *now} if was.get(k) != now.get(k))
-    if int(was["candidate_batch"]) > 1 or int(now["candidate_batch"]) > 1:  # type: ignore[call-overload]
-        raise CompareError(
-            "a run that draws its candidates in batches (candidate_batch above 1) does not merge: decoded "
-            "together, the samples depend on the batch; run with --candidate-batch 1"
-        )
-    if differ != ["candidates"]:
-        raise CompareError(f"the runs must differ in candidates alone, not in {differ}")
-    if rerun["settings"]["candidates"] < base["settings"]["candidates"]:
-        raise CompareError("the re-run must draw more candidates than the base run, not fewer")
     ids = {p["task_id"] for p in base["problems"]}
     redone = {p["task_id"]: p for p in rerun["problems"]}
     if extra := sorted(set(redone) - ids):
         raise CompareError(f"the re-run holds problems the base run does not: {extra}")
-    if missing := sorted(set(exhausted_ids(base)) - set(redone)):
-        raise CompareError(f"these problems drew every candidate in the base run and were not run again: {missing}")
+    if differ and set(differ) <= SAMPLING_LEVERS:
+        must, why, what = sampled_ids(base), "stated examples and drew a candidate", f"with {', '.join(differ)} changed"
+    else:
+        _check_more_candidates(was, now, differ)
+        must, why = exhausted_ids(base), "drew every candidate"
+        what = f"with candidates {rerun['settings']['candidates']}"
+    if missing := sorted(set(must) - set(redone)):
+        raise CompareError(f"these problems {why} in the base run and were not run again: {missing}")
     problems = []
     for problem in base["problems"]:
         again = redone.get(problem["task_id"])
@@ -128,12 +154,26 @@ def merge(
         "settings": rerun["settings"],
         "merged": {"base": base_name, "rerun": rerun_name, "rerun_ids": sorted(redone), "upto": upto},
         "note": (
-            f"{base_name} with the {len(redone)} problems whose first attempt drew every candidate run again "
-            f"with candidates {rerun['settings']['candidates']} ({rerun_name}); the other problems draw no "
-            "more candidates, so their outcomes stand (benchmarks/merge.py). wall_s is the two runs' sum."
+            f"{base_name} with the {len(redone)} problems whose first attempt {why} run again {what} "
+            f"({rerun_name}); the other problems run the same with the re-run's settings, so their outcomes "
+            "stand (benchmarks/merge.py). wall_s is the two runs' sum."
             + (f" Only the problems numbered up to {upto}." if upto is not None else "")
         ),
     }
+
+
+def _check_more_candidates(was: dict[str, Any], now: dict[str, Any], differ: list[str]) -> None:
+    """Refuse a candidates merge that would not be exact (see the module)."""
+    if int(was["candidate_batch"]) > 1 or int(now["candidate_batch"]) > 1:
+        raise CompareError(
+            "a run that draws its candidates in batches (candidate_batch above 1) does not merge: decoded "
+            "together, the samples depend on the batch; run with --candidate-batch 1"
+        )
+    if differ != ["candidates"]:
+        levers = ", ".join(sorted(SAMPLING_LEVERS))
+        raise CompareError(f"the runs must differ in candidates alone (or in {levers}), not in {differ}")
+    if now["candidates"] < was["candidates"]:
+        raise CompareError("the re-run must draw more candidates than the base run, not fewer")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -143,6 +183,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "rerun", nargs="?", help="same settings, more candidates, on the base's exhausted problems (a+b joins parts)"
     )
     parser.add_argument("--exhausted", action="store_true", help="print the problems to run again, as --ids takes them")
+    parser.add_argument(
+        "--sampled",
+        action="store_true",
+        help="print the problems with examples whose first attempt drew a candidate (to rerun for a sampling lever)",
+    )
     parser.add_argument("--out", help="where to write the merged run (default: print it)")
     parser.add_argument(
         "--upto", type=int, metavar="N", help="keep only the problems numbered up to N (a re-run stopped part way)"
@@ -153,8 +198,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def main(args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args()
     base = _read(Path(args.base))
-    if args.exhausted or not args.rerun:
-        sys.stdout.write(",".join(t.rsplit("/", 1)[-1] for t in exhausted_ids(base)) + "\n")
+    if args.sampled or args.exhausted or not args.rerun:
+        ids = sampled_ids(base) if args.sampled else exhausted_ids(base)
+        sys.stdout.write(",".join(t.rsplit("/", 1)[-1] for t in ids) + "\n")
         return 0
     merged = merge(base, _joined(args.rerun), Path(args.base).name, args.rerun, args.upto)
     text = json.dumps(merged, indent=2) + "\n"

@@ -120,6 +120,12 @@ class Settings:
             affected). Off: on 16 development problems it saved no time (the tester's
             reply is the longer one, and llama.cpp's batched path costs more per token
             once the code has finished), and it changes the tests.
+        tests_with_candidates: For a task that states examples, check the first code on
+            them before the tester writes anything; when it fails one, the tester's call
+            goes out in the same batch as the first wave of sampled candidates (the same
+            tests, ranking and sampling rule as without it), so a model that decodes calls
+            together writes the tests while it samples; when it passes them all, no
+            candidate is drawn, as before. Tasks without examples are not affected.
         contest_passes: When a sampled candidate replaced the first code and passes,
             probe the other samples against it (:mod:`roles.rivals`): if one that answers
             every task example alike returns something else on a probe input, the run
@@ -163,6 +169,7 @@ class Settings:
     resample_repeats: bool = field(default_factory=lambda: _env("resample_repeats", True))
     lean_tests: bool = field(default_factory=lambda: _env("lean_tests", False))
     tests_with_code: bool = field(default_factory=lambda: _env("tests_with_code", False))
+    tests_with_candidates: bool = field(default_factory=lambda: _env("tests_with_candidates", True))
     contest_passes: bool = field(default_factory=lambda: _env("contest_passes", True))
     tester_sees_code: bool = field(default_factory=lambda: _env("tester_sees_code", False))
     failure_details: bool = field(default_factory=lambda: _env("failure_details", True))
@@ -219,6 +226,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
     "lean_tests": RequestField(bool, "Ask the tester for 3 or 4 one-assert tests."),
     "contest_passes": RequestField(bool, "Withhold 'passed' when rival samples part from a sampled first attempt."),
     "tests_with_code": RequestField(bool, "Write a stub-shaped task's tests from its stub, beside the first code."),
+    "tests_with_candidates": RequestField(
+        bool, "Write the tests in the same batch as the sampled candidates, when the first code fails an example."
+    ),
     "tester_sees_code": RequestField(bool, "Show the tester the whole code rather than its interface."),
     "failure_details": RequestField(bool, "Give the refiner the failing tests' tracebacks."),
     "token_budget": RequestField(int, "Output tokens a run may spend before refining stops (0: none).", 0, 100000),

@@ -37,6 +37,7 @@ from sandbox import SandboxLimits
 from sandbox.report import ValidationReport, judged_out_of_process, strong_pass
 
 if TYPE_CHECKING:  # the graph package imports the nodes, which import this module
+    from graph.config import Settings
     from graph.state import Attempt
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "Pick",
     "best_attempt",
     "by_agreement",
+    "candidate_overrides",
+    "fails_an_example",
     "first_new",
     "has_task_tests",
     "only_own_tests_fail",
@@ -145,6 +148,7 @@ def pick_candidate(
     *,
     sample: Callable[[list[dict[str, object]]], list[str | None]],
     task_tests_only: bool = False,
+    first_wave: Sequence[str | None] | None = None,
 ) -> Pick:
     """Return the best of ``code`` and up to ``Settings.candidates - 1`` alternatives from ``sample``.
 
@@ -152,7 +156,10 @@ def pick_candidate(
     settings (a temperature and a seed per candidate, so a run repeats), and returns the
     codes (``None`` for a reply without code) in the same order. ``task_tests_only``: the
     tests are all the task's own (``Settings.examples_first``), so any failure is worth
-    sampling for, whatever ``Settings.candidates_on_example_failure`` says.
+    sampling for, whatever ``Settings.candidates_on_example_failure`` says. ``first_wave``:
+    the first wave's codes, when they were drawn already (for the overrides of
+    :func:`candidate_overrides`'s first wave, beside the tester's call:
+    ``Settings.tests_with_candidates``); ``sample`` draws the waves after it.
 
     With ``Settings.candidate_batch`` above 1 and a model that decodes calls together,
     the candidates are asked for in waves of that many at once
@@ -171,16 +178,16 @@ def pick_candidate(
     agree = settings.agreement_ranking and not has_task_tests(tests)
     checked: dict[str, ValidationReport] = {code: report}
     drawn: list[tuple[int, str, ValidationReport]] = [(0, code, report)]
-    overrides: list[dict[str, object]] = [
-        {"temperature": CANDIDATE_TEMPERATURE, "seed": index} for index in range(1, settings.candidates)
-    ]
+    overrides = candidate_overrides(settings)
     size = wave_size(ctx)
     sampled: list[str] = []
     for start in range(0, len(overrides), size):
         wave = overrides[start : start + size]
         best = replace(best, tried=start + len(wave) + 1)
         done = False
-        codes = sample(wave)
+        codes = list(first_wave) if start == 0 and first_wave is not None else sample(wave)
+        if len(codes) != len(wave):
+            raise ValueError(f"a wave of {len(wave)} candidates came back with {len(codes)} codes")
         checked.update(_check_together([c for c in codes if c], tests, ctx, skip=checked))
         for index, other in enumerate(codes, start=start + 1):
             sampled.append(other or "")
@@ -250,6 +257,21 @@ def by_agreement(drawn: Sequence[tuple[int, str, ValidationReport]], tests: str,
     )
     index, code, report = min(members, key=lambda entry: entry[0])
     return Pick(code, index, tried, rank(report, tests))
+
+
+def candidate_overrides(settings: Settings) -> list[dict[str, object]]:
+    """The generation settings of each sampled candidate, in order: a temperature and a seed of its own."""
+    return [{"temperature": CANDIDATE_TEMPERATURE, "seed": index} for index in range(1, settings.candidates)]
+
+
+def fails_an_example(ctx: CallContext, code: str, given: str) -> bool:
+    """Whether ``code`` fails one of the task's examples among ``given`` (the task's own tests), run in the sandbox.
+
+    Code whose tests do not run (an import error, a time-out) fails them all.
+    """
+    report, _ = check_attempt(code, given, ctx.settings)
+    ctx.usage.sandbox_seconds += report["duration_s"]
+    return not report["passed"] and _fails_an_example(rank(report, given), given)
 
 
 def wave_size(ctx: CallContext) -> int:

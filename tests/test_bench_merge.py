@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.compare import CompareError
 from benchmarks.humaneval import NODE_FIELDS
-from benchmarks.merge import drew_every_candidate, exhausted_ids, merge
+from benchmarks.merge import drew_every_candidate, exhausted_ids, merge, sampled_ids
 
 SETTINGS = {"max_iterations": 3, "candidates": 3, "token_budget": 0, "min_score": 7.0}
 
@@ -125,3 +125,29 @@ def test_a_rerun_saved_in_two_parts_joins(tmp_path):
     assert merged["rows"]["loop"]["passed"] == 3 and merged["merged"]["rerun_ids"] == ["HumanEval/4", "HumanEval/6"]
     clash = subprocess.run([*command[:-1], f"{first}+{first}"], capture_output=True, text=True)
     assert clash.returncode != 0 and "share problems" in clash.stderr
+
+
+def test_a_sampling_lever_reruns_the_problems_with_examples_that_drew_a_candidate():
+    # Batched candidates merge here: the lever changes nothing where no candidate was drawn.
+    base = _run(
+        [
+            _problem(0, _loop(True, 2) | {"examples": True}),  # passed its examples: no candidate
+            _problem(2, _loop(True, 7) | {"examples": True}),  # failed one and sampled
+            _problem(4, _loop(False, 7) | {"examples": False}),  # sampled, but states no example
+            _problem(6, _loop(False, 3)),  # saved before the task's form was recorded: counts as examples
+        ],
+        candidate_batch=5,
+    )
+    assert sampled_ids(base) == ["HumanEval/2", "HumanEval/6"]
+    rerun = _run([_problem(2, _loop(True, 7)), _problem(6, _loop(True, 7))], candidate_batch=5)
+    rerun["settings"]["tests_with_candidates"] = True
+    merged = merge(base, rerun, "base.json", "rerun.json")
+
+    assert [p["merged_from"] for p in merged["problems"]] == ["base.json", "rerun.json", "base.json", "rerun.json"]
+    assert merged["rows"]["loop"]["passed"] == 3 and merged["settings"]["tests_with_candidates"] is True
+    assert "stated examples and drew a candidate" in merged["note"]
+    with pytest.raises(CompareError, match=r"not run again: \['HumanEval/6'\]"):
+        merge(base, {**rerun, "problems": rerun["problems"][:1]}, "base.json", "rerun.json")
+    rerun["settings"]["max_iterations"] = 2  # a lever beside it changes every problem: a candidates merge, refused
+    with pytest.raises(CompareError, match="in batches"):
+        merge(base, rerun, "base.json", "rerun.json")

@@ -502,6 +502,37 @@ def test_batched_candidates_are_asked_for_at_once_and_the_first_that_passes_wins
     assert "candidate 3 of 6 tried" in result["node_timings"][0]["summary"]
 
 
+def test_the_tests_are_written_in_the_same_batch_as_the_candidates_when_an_example_fails(tmp_path):
+    task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
+    models = _candidate_models(together=None)
+    meeting = threading.Barrier(6, timeout=10)  # the tester's call and the five samples must arrive together
+    models.for_role("generator").barrier = meeting
+    models.models["tester"] = FakeMeetingChatModel(
+        role="tester", replies=[fenced(ADD_TESTS)], received=[], received_kwargs=[], barrier=meeting
+    )
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5, tests_with_candidates=True)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert models.calls("tester") == 1 and models.calls("generator") == 6
+    assert "def add(a, b): ..." in models.for_role("tester").received[0][-1].content  # the first code's interface
+    assert "assert add(2, 3) == 5" in result["tests"] and "assert add(2, 2) == 4" in result["tests"]
+    assert "candidate 3 of 6 tried" in result["node_timings"][0]["summary"]
+
+
+@pytest.mark.parametrize("task", ["Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n", "Write add(a, b)."])
+def test_the_tester_is_asked_alone_when_no_example_fails_or_the_task_states_none(tmp_path, task):
+    # With examples, the first code passes them: nothing is sampled. Without, the tests come
+    # first and decide (the first code fails one here, so the candidates follow them).
+    models = _candidate_models(together=None)
+    models.models["generator"].replies = [fenced(GOOD_CODE if ">>>" in task else BAD_CODE)]
+    settings = _settings(tmp_path, candidates=6, candidate_batch=5, tests_with_candidates=True)
+    result = build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    assert result["passed"] is True and "a + b" in result["code"] and models.calls("tester") == 1
+    assert models.calls("generator") == (1 if ">>>" in task else 6)
+
+
 @pytest.mark.parametrize(("wave", "seeds", "tried"), [(1, [1, 2], 3), (2, [1, 2], 3), (3, [1, 2, 3], 4)])
 def test_candidates_come_in_waves_and_stop_after_the_wave_holding_one_that_passes(tmp_path, wave, seeds, tried):
     task = "Write add(a, b) returning the sum.\n>>> add(2, 2)\n4\n"
