@@ -38,7 +38,7 @@ from roles.candidates import (
     pick_candidate,
     wave_size,
 )
-from roles.code import code_ask, task_form, write_code, write_codes
+from roles.code import code_ask, code_asks, task_form, write_code, write_codes
 from roles.context import NO_CODE, Ask, CallContext, ModelProvider, ask_together
 from roles.rivals import contest
 from roles.tests import fit_tests, task_tests, tester_ask, write_tests
@@ -142,7 +142,7 @@ def _tests_and_candidates(
     if not fails_an_example(ctx, code, given):
         return write_tests(ctx, task=task, code=code, user_tests=user_tests), None
     wave = candidate_overrides(ctx.settings)[: wave_size(ctx)]
-    asks = [code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o) for o in wave]
+    asks = code_asks(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=wave)
     written, *codes = ask_together(ctx, [tester_ask(ctx, task=task, shown=code), *asks])
     tests = fit_tests(ctx, written, task=task, code=code, user_tests=user_tests)
     return tests, pick_candidate(ctx, code, tests, sample=sample, first_wave=codes)

@@ -27,6 +27,7 @@ __all__ = [
     "TaskForm",
     "ask_for_code",
     "code_ask",
+    "code_asks",
     "code_from_reply",
     "prompt_slots",
     "task_form",
@@ -181,8 +182,21 @@ def write_codes(
     (:func:`roles.context.ask_together`: one batch, with a model that decodes calls
     together); only the model calls overlap, the replies are read one after another.
     """
-    asks = [code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o) for o in overrides]
-    return ask_together(ctx, asks)
+    return ask_together(
+        ctx, code_asks(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=overrides)
+    )
+
+
+def code_asks(
+    ctx: CallContext,
+    *,
+    task: str,
+    entry_point: str | None,
+    user_tests: str | None,
+    overrides: Sequence[dict[str, object]],
+) -> list[Ask[str | None]]:
+    """One :func:`code_ask` per entry of ``overrides``, to be asked together (with other roles' asks, or alone)."""
+    return [code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=o) for o in overrides]
 
 
 def write_code(
