@@ -78,6 +78,7 @@ ADDED_LATER: dict[str, object] = {
     "agreement_ranking": False,
     "contest_passes": False,
     "tests_with_candidates": False,
+    "tester_tokens_with_examples": 0,
 }
 """Settings added after some runs were saved, at the value that did what those runs did."""
 
@@ -506,6 +507,12 @@ def build_parser(
         "one of the task's examples (a lever)",
     )
     parser.add_argument(
+        "--tester-tokens-with-examples",
+        type=int,
+        default=defaults.tester_tokens_with_examples,
+        help="the most tokens the tester may write for a task that gives tests of its own (a lever; 0: no cap)",
+    )
+    parser.add_argument(
         "--contest-passes",
         action=argparse.BooleanOptionalAction,
         default=defaults.contest_passes,
@@ -598,6 +605,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "tester_sees_code": args.tester_sees_code,
         "tests_with_code": args.tests_with_code,
         "tests_with_candidates": args.tests_with_candidates,
+        "tester_tokens_with_examples": args.tester_tokens_with_examples,
         "contest_passes": args.contest_passes,
         "failure_details": not args.no_failure_details,
     }

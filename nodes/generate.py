@@ -61,7 +61,7 @@ def generate(state: AgentState, config: RunnableConfig, runtime: Runtime[Setting
     if settings.tests_with_code and not settings.tester_sees_code and task_form(task, entry_point) == "stub":
         asks: list[Ask[Any]] = [
             code_ask(ctx, task=task, entry_point=entry_point, user_tests=user_tests),
-            tester_ask(ctx, task=task, shown=task),
+            tester_ask(ctx, task=task, shown=task, user_tests=user_tests),
         ]
         code, drafted = ask_together(ctx, asks)
     else:
@@ -143,6 +143,6 @@ def _tests_and_candidates(
         return write_tests(ctx, task=task, code=code, user_tests=user_tests), None
     wave = candidate_overrides(ctx.settings)[: wave_size(ctx)]
     asks = code_asks(ctx, task=task, entry_point=entry_point, user_tests=user_tests, overrides=wave)
-    written, *codes = ask_together(ctx, [tester_ask(ctx, task=task, shown=code), *asks])
+    written, *codes = ask_together(ctx, [tester_ask(ctx, task=task, shown=code, user_tests=user_tests), *asks])
     tests = fit_tests(ctx, written, task=task, code=code, user_tests=user_tests)
     return tests, pick_candidate(ctx, code, tests, sample=sample, first_wave=codes)

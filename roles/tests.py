@@ -12,7 +12,7 @@ from analysis.parsing import extract_code
 from analysis.testcases import GIVEN_TESTS_HEADER, examples_as_tests, tidy_tests
 from roles.context import Ask, CallContext, call_model
 
-__all__ = ["LEAN_TESTS", "TESTS", "fit_tests", "task_tests", "tester_ask", "write_tests"]
+__all__ = ["LEAN_TESTS", "TESTS", "fit_tests", "task_tests", "tester_ask", "tester_overrides", "write_tests"]
 
 TESTS = "4 to 6 short test functions named test_..., each with one to three plain\n  assert statements"
 LEAN_TESTS = "3 or 4 short test functions named test_..., each with exactly one plain\n  assert statement"
@@ -32,11 +32,13 @@ def write_tests(
     ``previous_error`` says why the last tests could not run, so a retry differs. The
     call is :func:`tester_ask`'s, its tests fitted to ``code`` by :func:`fit_tests`.
     """
-    tester = tester_ask(ctx, task=task, shown=code, previous_error=previous_error)
+    tester = tester_ask(ctx, task=task, shown=code, user_tests=user_tests, previous_error=previous_error)
     return fit_tests(ctx, tester.read(tester.ask(ctx)), task=task, code=code, user_tests=user_tests)
 
 
-def tester_ask(ctx: CallContext, *, task: str, shown: str, previous_error: str | None = None) -> Ask[str]:
+def tester_ask(
+    ctx: CallContext, *, task: str, shown: str, user_tests: str | None = None, previous_error: str | None = None
+) -> Ask[str]:
     """The tester's call for tests of ``shown``'s interface, as an :class:`Ask`; it reads the bare test code.
 
     ``shown`` is the code under test, or, for a stub-shaped task, the task itself (its
@@ -44,7 +46,8 @@ def tester_ask(ctx: CallContext, *, task: str, shown: str, previous_error: str |
     code is: ``Settings.tests_with_code``). ``Settings.tester_sees_code`` shows the
     tester all of ``shown`` instead of its interface (a lever measured by the benchmark;
     off, a bug in the code cannot leak into its tests); ``Settings.lean_tests`` asks for
-    fewer claims.
+    fewer claims. For a task that gives tests of its own (examples, or ``user_tests``),
+    ``Settings.tester_tokens_with_examples`` caps the reply's length (:func:`tester_overrides`).
     """
     settings = ctx.settings
     retry_note = (
@@ -59,7 +62,24 @@ def tester_ask(ctx: CallContext, *, task: str, shown: str, previous_error: str |
         "how_many": LEAN_TESTS if settings.lean_tests else TESTS,
         "retry_note": retry_note,
     }
-    return Ask(lambda call_ctx: call_model(call_ctx, "tester", slots), lambda reply: extract_code(reply) or "")
+    overrides = tester_overrides(ctx, task=task, shown=shown, user_tests=user_tests)
+    return Ask(
+        lambda call_ctx: call_model(call_ctx, "tester", slots, overrides=overrides),
+        lambda reply: extract_code(reply) or "",
+    )
+
+
+def tester_overrides(ctx: CallContext, *, task: str, shown: str, user_tests: str | None) -> dict[str, object]:
+    """The tester's per-call settings: a cap on its reply's tokens when the task gives tests of its own.
+
+    ``Settings.tester_tokens_with_examples`` (0: none). The task's examples or given tests
+    judge the code first, so the model's tests matter less there; a reply cut at the cap
+    loses only its unfinished last test (:func:`analysis.parsing.extract_code` trims it).
+    """
+    cap = ctx.settings.tester_tokens_with_examples
+    if cap and task_tests(task, shown, user_tests, examples=ctx.settings.task_examples):
+        return {"max_new_tokens": cap}
+    return {}
 
 
 def fit_tests(ctx: CallContext, tests: str, *, task: str, code: str, user_tests: str | None) -> str:

@@ -128,6 +128,31 @@ def test_the_tester_is_asked_for_as_many_claims_as_the_settings_say(tmp_path, le
     assert f"Write {asked}." in system and other not in system
 
 
+@pytest.mark.parametrize(
+    ("task", "capped"),
+    [
+        ('def add(a, b):\n    """Add.\n    >>> add(1, 2)\n    3\n    """\n', True),  # states an example
+        ("Write add(a, b).", False),  # states none: the model's tests are all the judge
+    ],
+)
+def test_the_testers_reply_is_capped_only_where_the_task_gives_tests(tmp_path, task, capped):
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    settings = _settings(tmp_path, tester_tokens_with_examples=200)
+    build_graph(models, settings=settings, checkpointer=InMemorySaver()).invoke({"task": task}, _config())
+
+    asked = models.models["tester"].received_kwargs[0]
+    assert asked.get("max_new_tokens") == (200 if capped else None)
+
+
+def test_the_testers_reply_is_capped_for_tests_given_with_the_task(tmp_path):
+    models = FakeScriptedModels(generator=[fenced(GOOD_CODE)], tester=[fenced(ADD_TESTS)], reviewer=[GOOD_REVIEW])
+    given = "from solution import add\n\ndef test_given():\n    assert add(2, 2) == 4\n"
+    settings = _settings(tmp_path, tester_tokens_with_examples=200)
+    app = build_graph(models, settings=settings, checkpointer=InMemorySaver())
+    app.invoke({"task": "Write add(a, b).", "user_tests": given}, _config())
+    assert models.models["tester"].received_kwargs[0].get("max_new_tokens") == 200
+
+
 def test_review_names_tests_judged_in_the_codes_process():
     from roles.review import review_code
 
