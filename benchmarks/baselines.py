@@ -119,7 +119,7 @@ def _examples_passed(code: str | None, examples: str, settings: Settings) -> tup
     if not code:
         return 0, 0.0
     tests = reconcile_tests(examples, code)
-    report, _ = check_attempt(code, tests, settings)
+    report, _ = check_attempt(code, tests, settings, ranking=True)
     return rank(report, tests)[0], report["duration_s"]
 
 

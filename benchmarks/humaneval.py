@@ -79,6 +79,7 @@ ADDED_LATER: dict[str, object] = {
     "contest_passes": False,
     "tests_with_candidates": False,
     "tester_tokens_with_examples": 0,
+    "rank_timeout_s": 30.0,
 }
 """Settings added after some runs were saved, at the value that did what those runs did."""
 
@@ -513,6 +514,12 @@ def build_parser(
         help="the most tokens the tester may write for a task that gives tests of its own (a lever; 0: no cap)",
     )
     parser.add_argument(
+        "--rank-timeout-s",
+        type=float,
+        default=defaults.rank_timeout_s,
+        help="wall-clock seconds for a sandbox run that only ranks code (a lever; the verdict's run keeps 30 s)",
+    )
+    parser.add_argument(
         "--contest-passes",
         action=argparse.BooleanOptionalAction,
         default=defaults.contest_passes,
@@ -606,6 +613,7 @@ def main(args: argparse.Namespace | None = None) -> int:
         "tests_with_code": args.tests_with_code,
         "tests_with_candidates": args.tests_with_candidates,
         "tester_tokens_with_examples": args.tester_tokens_with_examples,
+        "rank_timeout_s": args.rank_timeout_s,
         "contest_passes": args.contest_passes,
         "failure_details": not args.no_failure_details,
     }

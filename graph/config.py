@@ -163,6 +163,16 @@ class Settings:
             (512 - 256) = 344. Replayed on 36 development problems: the same 31 solved at
             300, 350, 400 and 600, 24.9 s a problem at 350 against 26.6 s at 600.
         test_timeout_s: Wall-clock limit for one sandboxed test run.
+        rank_timeout_s: Wall-clock limit for a run that only ranks code: the first code
+            checked on the task's examples, and each candidate checked on the tests
+            (``test_timeout_s`` when that is lower). The validate node, whose report is
+            the verdict, keeps ``test_timeout_s``. A candidate that loops used to hold its
+            ranking run for the whole 30 s, up to three times a problem (the first code's
+            example check, its test run, then the wave's runs side by side): HumanEval/10
+            on the development split and HumanEval/123 on the held-out one spent 37 s and
+            102 s in the sandbox. Every run that did not time out in the saved runs took at
+            most 0.81 s, so 5 s leaves six times that; a code this slow to rank is ranked
+            as failing its tests, and can still win if nothing ranks above it.
         results_dir: Folder for the JSON record of each finished run.
     """
 
@@ -188,6 +198,7 @@ class Settings:
     token_budget: int = field(default_factory=lambda: _env("token_budget", 1500))
     token_budget_with_examples: int = field(default_factory=lambda: _env("token_budget_with_examples", 350))
     test_timeout_s: float = field(default_factory=lambda: _env("test_timeout_s", 30.0))
+    rank_timeout_s: float = field(default_factory=lambda: _env("rank_timeout_s", 5.0))
     results_dir: str = field(default_factory=lambda: _env("results_dir", str(data_home() / "runs")))
 
 
@@ -251,6 +262,9 @@ REQUEST_FIELDS: dict[str, RequestField] = {
         int, "The token budget for a task whose own examples are among its tests (0: none).", 0, 100000
     ),
     "test_timeout_s": RequestField(float, "Wall-clock seconds for one sandboxed test run.", 1, 120),
+    "rank_timeout_s": RequestField(
+        float, "Wall-clock seconds for a sandboxed run that only ranks candidates (at most test_timeout_s).", 1, 120
+    ),
 }
 """The settings a request may choose, with their bounds; the others are the deployment's."""
 

@@ -168,7 +168,7 @@ def pick_candidate(
     Either way the same candidate wins for the same samples.
     """
     settings, usage = ctx.settings, ctx.usage
-    report, _ = check_attempt(code, tests, settings)
+    report, _ = check_attempt(code, tests, settings, ranking=True)
     usage.sandbox_seconds += report["duration_s"]
     best = Pick(code=code, index=0, tried=1, score=rank(report, tests))
     if report["passed"] or not tests.strip():
@@ -222,7 +222,7 @@ def _check_together(
         return {}
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(len(fresh), SandboxLimits().max_concurrent)) as pool:
-        reports = list(pool.map(lambda code: check_attempt(code, tests, ctx.settings)[0], fresh))
+        reports = list(pool.map(lambda code: check_attempt(code, tests, ctx.settings, ranking=True)[0], fresh))
     ctx.usage.sandbox_seconds += time.perf_counter() - started
     return dict(zip(fresh, reports, strict=True))
 
@@ -269,7 +269,7 @@ def fails_an_example(ctx: CallContext, code: str, given: str) -> bool:
 
     Code whose tests do not run (an import error, a time-out) fails them all.
     """
-    report, _ = check_attempt(code, given, ctx.settings)
+    report, _ = check_attempt(code, given, ctx.settings, ranking=True)
     ctx.usage.sandbox_seconds += report["duration_s"]
     return not report["passed"] and _fails_an_example(rank(report, given), given)
 

@@ -53,8 +53,13 @@ def _tests_collected_nothing(report: ValidationReport) -> bool:
     return ran == 0 and not error.startswith("import failed")
 
 
-def check_attempt(code: str, tests: str, settings: Settings) -> tuple[ValidationReport, bool]:
-    """Validate one attempt; return its report and whether the tests must be rewritten."""
+def check_attempt(code: str, tests: str, settings: Settings, *, ranking: bool = False) -> tuple[ValidationReport, bool]:
+    """Validate one attempt; return its report and whether the tests must be rewritten.
+
+    ``ranking``: the run only ranks the code among others, so it stops at
+    ``Settings.rank_timeout_s`` (or ``test_timeout_s``, if lower) rather than
+    ``test_timeout_s``.
+    """
     if not code.strip():
         return failed_before_running(NO_CODE), False
     if error := _syntax_error(code, "code"):
@@ -63,5 +68,6 @@ def check_attempt(code: str, tests: str, settings: Settings) -> tuple[Validation
         return failed_before_running("no tests were written for this code"), True
     if error := _syntax_error(tests, "tests"):
         return failed_before_running(error), True
-    report = run_tests(code, tests, limits=SandboxLimits(wall_timeout_s=settings.test_timeout_s))
+    timeout_s = min(settings.rank_timeout_s, settings.test_timeout_s) if ranking else settings.test_timeout_s
+    report = run_tests(code, tests, limits=SandboxLimits(wall_timeout_s=timeout_s))
     return report, _tests_collected_nothing(report)

@@ -277,3 +277,21 @@ def test_one_probe_run_holds_every_rival():
     assert code.startswith(GOOD_CODE.rstrip()) and "['r1', 'r2']" in code
     assert tests.count("def test_probe_") == 6 and "def test_probe_2_1():\n    _probe(2, 1, (5, 6), False)" in tests
     assert "_probe(0, 0, (1, 2), True)" in tests
+
+
+# -- ranking runs stop sooner than the verdict's (Settings.rank_timeout_s) --------------
+
+
+def test_a_looping_code_is_ranked_as_failing_at_the_ranking_limit_not_the_verdicts():
+    from roles.candidates import fails_an_example
+    from roles.checks import check_attempt
+
+    looping = "def add(a, b):\n    while True:\n        pass\n"
+    settings = Settings(test_timeout_s=60.0, rank_timeout_s=1.0)
+    ctx = CallContext(model=None, settings=settings)  # type: ignore[arg-type]  # no model
+    assert fails_an_example(ctx, looping, EXAMPLE_TESTS)
+    assert ctx.usage.sandbox_seconds < 15.0  # the 1 s limit and the sandbox's start, far from 60 s
+    report, _ = check_attempt(looping, EXAMPLE_TESTS, settings, ranking=True)
+    assert report["timed_out"] and "timed out after 1s" in (report["error"] or "")
+    lower, _ = check_attempt(looping, EXAMPLE_TESTS, Settings(test_timeout_s=2.0, rank_timeout_s=5.0), ranking=True)
+    assert lower["timed_out"] and "timed out after 2s" in (lower["error"] or "")  # never above the verdict's
