@@ -517,7 +517,8 @@ def build_parser(
         "--rank-timeout-s",
         type=float,
         default=defaults.rank_timeout_s,
-        help="wall-clock seconds for a sandbox run that only ranks code (a lever; the verdict's run keeps 30 s)",
+        help="wall-clock seconds for a sandbox run that only ranks code (a lever; the verdict's run keeps "
+        "STARCODER_TEST_TIMEOUT_S, 30 s by default)",
     )
     parser.add_argument(
         "--contest-passes",
